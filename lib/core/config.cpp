@@ -1,0 +1,272 @@
+#include "core/config.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/exit_codes.hpp"
+#include "util/atomic_file.hpp"
+#include "util/text.hpp"
+
+#ifndef FACECAT_DEFAULT_MODELS_DIR
+#define FACECAT_DEFAULT_MODELS_DIR "/usr/share/facecat/models"
+#endif
+
+namespace facecat {
+
+const std::vector<OptionSpec>& option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      // [catalog]
+      {"catalog.path", "FACECAT_CATALOG", "$XDG_DATA_HOME/facecat/catalog.db", OptType::Path,
+       "the SQLite catalog"},
+      {"catalog.busy_timeout_ms", "FACECAT_BUSY_TIMEOUT_MS", "10000", OptType::Int,
+       "how long a reader waits for SQLite's write lock"},
+      {"catalog.lock_wait", "FACECAT_LOCK_WAIT", "false", OptType::Bool,
+       "wait for another writer's lock instead of failing at once"},
+      // [scan]
+      {"scan.RootPathForScanning", "FACECAT_SCAN_ROOT", "", OptType::Path,
+       "folder scanned when no PATH is given"},
+      {"scan.exclude", "FACECAT_SCAN_EXCLUDE", "", OptType::String,
+       "extra globs to skip (comma-separated), on top of .git @eaDir .thumbnails .Trash-* #recycle"},
+      {"scan.follow_symlinks", "FACECAT_SCAN_FOLLOW_SYMLINKS", "false", OptType::Bool,
+       "follow symlinked folders (loops are detected)"},
+      {"scan.threads", "FACECAT_THREADS", "0", OptType::Int, "worker threads; 0 = one per core"},
+      {"scan.max_file_mb", "FACECAT_SCAN_MAX_FILE_MB", "4096", OptType::Int,
+       "files larger than this are reported and skipped"},
+      // [faces]
+      {"faces.CroppedFacesPath", "FACECAT_CROPPED_FACES_PATH", "$XDG_DATA_HOME/facecat/faces", OptType::Path,
+       "where face crops are written"},
+      {"faces.models_dir", "FACECAT_MODELS_DIR", FACECAT_DEFAULT_MODELS_DIR, OptType::Path,
+       "folder with the face-api weights and the converted model cache"},
+      {"faces.recognition_model", "FACECAT_RECOGNITION_MODEL", "", OptType::Path,
+       "a dlib_face_recognition_resnet_model_v1.dat to use instead of the face-api weights"},
+      {"faces.shape_predictor", "FACECAT_SHAPE_PREDICTOR",
+       "/usr/share/dlib/shape_predictor_68_face_landmarks.dat", OptType::Path, "68-point landmark model"},
+      {"faces.pipeline", "FACECAT_PIPELINE", "default", OptType::String, "named detect pipeline"},
+      {"faces.max_pixels", "FACECAT_MAX_PIXELS", "100000000", OptType::Int,
+       "images with more pixels than this are refused (decompression bombs)"},
+      {"faces.min_face", "FACECAT_MIN_FACE", "80", OptType::Int,
+       "smallest face to find, in original-image pixels"},
+      {"faces.upsample", "FACECAT_UPSAMPLE", "0", OptType::Int, "HOG pyramid upsampling steps"},
+      {"faces.crop_margin", "FACECAT_CROP_MARGIN", "0.3", OptType::Double, "margin around a face crop"},
+      {"faces.tolerance", "FACECAT_TOLERANCE", "0.5", OptType::Double, "match distance threshold"},
+      {"faces.threads", "FACECAT_DETECT_THREADS", "0", OptType::Int, "detect threads; 0 = one per core"},
+      // [vk]
+      {"vk.token", "VKAPPS_TOKEN", "", OptType::Secret,
+       "VK access token (never on the command line; config.ini must not be readable by others)"},
+      {"vk.community_token", "VK_COMMUNITY_TOKEN", "", OptType::Secret, "VK community token for messages.send"},
+      {"vk.api_base", "FACECAT_VK_API_BASE", "https://api.vk.com/method", OptType::String, "VK API base URL"},
+      {"vk.api_version", "FACECAT_VK_API_VERSION", "5.199", OptType::String, "VK API version"},
+      {"vk.rps", "FACECAT_VK_RPS", "3", OptType::Double, "request rate limit (requests per second)"},
+      {"vk.photos_dir", "FACECAT_VK_PHOTOS_DIR", "$XDG_DATA_HOME/facecat/vk", OptType::Path,
+       "where profile photos are saved"},
+      // [video]
+      {"video.threshold", "FACECAT_VIDEO_THRESHOLD", "27", OptType::Double, "content detector threshold"},
+      {"video.min_scene_len", "FACECAT_VIDEO_MIN_SCENE_LEN", "15", OptType::Int, "minimum scene length (frames)"},
+      {"video.frames_dir", "FACECAT_VIDEO_FRAMES_DIR", "$XDG_DATA_HOME/facecat/frames", OptType::Path,
+       "where representative frames are saved"},
+      // [cluster]
+      {"cluster.hosts", "FACECAT_CLUSTER_HOSTS", "", OptType::String, "hosts for GNU parallel -S (comma-separated)"},
+      // [log]
+      {"log.level", "FACECAT_LOG_LEVEL", "info", OptType::String, "trace, debug, info, warn, error or off"},
+      {"log.file", "FACECAT_LOG_FILE", "", OptType::Path, "also log to this rotating file"},
+  };
+  return specs;
+}
+
+const OptionSpec* find_option(const std::string& key) {
+  for (const auto& s : option_specs())
+    if (key == s.key) return &s;
+  // Keys are matched case-insensitively as a convenience (RootPathForScanning vs rootpathforscanning).
+  for (const auto& s : option_specs())
+    if (util::to_lower(key) == util::to_lower(s.key)) return &s;
+  return nullptr;
+}
+
+std::string expand_user_path(const std::string& s) {
+  auto env_or = [](const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return (v && *v) ? std::string(v) : fallback;
+  };
+  std::string home = env_or("HOME", "/tmp");
+  std::string r = s;
+  auto replace = [&](const std::string& var, const std::string& val) {
+    for (size_t pos; (pos = r.find(var)) != std::string::npos;) r.replace(pos, var.size(), val);
+  };
+  replace("$XDG_DATA_HOME", env_or("XDG_DATA_HOME", home + "/.local/share"));
+  replace("$XDG_CONFIG_HOME", env_or("XDG_CONFIG_HOME", home + "/.config"));
+  replace("$HOME", home);
+  if (r == "~" || util::starts_with(r, "~/")) r = home + r.substr(1);
+  return r;
+}
+
+Result<std::map<std::string, Config::IniEntry>> Config::parse_ini(const std::string& text, const std::string& name,
+                                                                  std::vector<std::string>* warnings) {
+  std::map<std::string, IniEntry> out;
+  std::string section;
+  std::istringstream in(text);
+  std::string raw;
+  int lineno = 0;
+  while (std::getline(in, raw)) {
+    ++lineno;
+    if (raw.size() > 65536) return make_error(name + ":" + std::to_string(lineno) + ": line too long", exit_code::usage);
+    auto line = util::trim(raw);
+    if (line.empty() || line[0] == ';' || line[0] == '#') continue;
+    if (line[0] == '[') {
+      if (line.back() != ']')
+        return make_error(name + ":" + std::to_string(lineno) + ": expected ']' to close the section name",
+                          exit_code::usage);
+      section = util::trim(line.substr(1, line.size() - 2));
+      if (section.empty())
+        return make_error(name + ":" + std::to_string(lineno) + ": empty section name", exit_code::usage);
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      return make_error(name + ":" + std::to_string(lineno) + ": expected 'key = value' or '[section]'",
+                        exit_code::usage);
+    if (section.empty())
+      return make_error(name + ":" + std::to_string(lineno) + ": key outside of any [section]", exit_code::usage);
+    auto key = util::trim(line.substr(0, eq));
+    auto value = util::trim(line.substr(eq + 1));
+    if (value.size() >= 2 && ((value.front() == '"' && value.back() == '"') ||
+                              (value.front() == '\'' && value.back() == '\'')))
+      value = value.substr(1, value.size() - 2);
+    auto full = section + "." + key;
+    const OptionSpec* spec = find_option(full);
+    if (!spec) {
+      if (warnings)
+        warnings->push_back(name + ":" + std::to_string(lineno) + ": unknown key '" + key + "' in [" + section +
+                            "] (ignored; facecat-catalog --show-config lists the known keys)");
+      continue;
+    }
+    out[spec->key] = IniEntry{value, lineno};
+  }
+  return out;
+}
+
+static Result<void> check_value(const OptionSpec& spec, const std::string& v, const std::string& origin) {
+  auto bad = [&](const char* what) {
+    return make_error(origin + ": " + spec.key + " = '" + v + "' is not " + what, exit_code::usage);
+  };
+  switch (spec.type) {
+    case OptType::Int:
+      if (!util::parse_int(v)) return bad("an integer");
+      break;
+    case OptType::Double:
+      if (!util::parse_double(v)) return bad("a number");
+      break;
+    case OptType::Bool:
+      if (!util::parse_bool(v)) return bad("a boolean (use true or false)");
+      break;
+    default:
+      break;
+  }
+  return {};
+}
+
+Result<Config> Config::load(const LoadOptions& opts) {
+  Config cfg;
+  // 4. defaults
+  for (const auto& s : option_specs()) {
+    std::string v = s.def;
+    if (s.type == OptType::Path) v = expand_user_path(v);
+    cfg.values_[s.key] = Value{v, "default"};
+  }
+  // 3. config.ini
+  std::optional<std::filesystem::path> file;
+  bool required = false;
+  if (opts.config_file) {
+    file = *opts.config_file;
+    required = true;
+  } else if (const char* e = std::getenv("FACECAT_CONFIG"); e && *e) {
+    file = e;
+    required = true;
+  } else if (std::filesystem::exists("config.ini")) {
+    file = "config.ini";
+  } else {
+    auto xdg = std::filesystem::path(expand_user_path("$XDG_CONFIG_HOME/facecat/config.ini"));
+    if (std::filesystem::exists(xdg)) file = xdg;
+  }
+  if (file) {
+    auto text = util::read_file(*file, 1 << 20);
+    if (!text) {
+      if (required) return make_error("cannot read config file " + text.error().message, exit_code::usage);
+      file.reset();
+    } else {
+      auto abs = std::filesystem::absolute(*file).lexically_normal();
+      auto entries = parse_ini(*text, abs.string(), &cfg.warnings_);
+      if (!entries) return entries.error();
+      struct stat st {};
+      bool others_can_read = ::stat(abs.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH));
+      for (auto& [k, e] : *entries) {
+        const OptionSpec* spec = find_option(k);
+        std::string origin = abs.string() + ":" + std::to_string(e.line);
+        if (spec->type == OptType::Secret && !e.value.empty() && others_can_read)
+          return make_error(origin + ": " + k + " is a secret but " + abs.string() +
+                                " is readable by others; run: chmod 600 " + abs.string(),
+                            exit_code::usage);
+        std::string v = e.value;
+        if (spec->type == OptType::Path && !v.empty()) {
+          v = expand_user_path(v);
+          // Relative paths in config.ini are relative to the file, not to the current directory.
+          if (std::filesystem::path(v).is_relative()) v = (abs.parent_path() / v).lexically_normal().string();
+        }
+        FACECAT_TRY(check_value(*spec, v, origin));
+        cfg.values_[spec->key] = Value{v, origin};
+      }
+      cfg.file_ = abs;
+    }
+  }
+  // 2. environment
+  for (const auto& s : option_specs()) {
+    const char* e = std::getenv(s.env);
+    if (!e) continue;
+    std::string v = e;
+    if (s.type == OptType::Path && !v.empty()) v = expand_user_path(v);
+    std::string origin = std::string("environment ") + s.env;
+    FACECAT_TRY(check_value(s, v, origin));
+    cfg.values_[s.key] = Value{v, origin};
+  }
+  // 1. command line
+  for (const auto& [k, v] : opts.overrides) {
+    const OptionSpec* spec = find_option(k);
+    if (!spec) return make_error("unknown option key '" + k + "'", exit_code::usage);
+    FACECAT_TRY(check_value(*spec, v, "command line"));
+    cfg.values_[spec->key] = Value{v, "command line"};
+  }
+  return cfg;
+}
+
+const std::string& Config::get(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw std::logic_error("no such config key: " + key);
+  return it->second.value;
+}
+const std::string& Config::origin(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw std::logic_error("no such config key: " + key);
+  return it->second.origin;
+}
+std::filesystem::path Config::get_path(const std::string& key) const { return get(key); }
+int64_t Config::get_int(const std::string& key) const { return util::parse_int(get(key)).value_or(0); }
+double Config::get_double(const std::string& key) const { return util::parse_double(get(key)).value_or(0.0); }
+bool Config::get_bool(const std::string& key) const { return util::parse_bool(get(key)).value_or(false); }
+void Config::set(const std::string& key, std::string value, std::string origin) {
+  values_[key] = Value{std::move(value), std::move(origin)};
+}
+
+std::string Config::show() const {
+  std::string out;
+  for (const auto& s : option_specs()) {
+    const auto& v = values_.at(s.key);
+    std::string shown = v.value;
+    if (s.type == OptType::Secret && !shown.empty()) shown = "******** (set)";
+    out += "(" + v.origin + ") " + s.key + " = " + shown + "\n";
+  }
+  return out;
+}
+
+}  // namespace facecat

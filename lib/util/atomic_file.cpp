@@ -1,0 +1,163 @@
+#include "util/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <random>
+
+namespace facecat::util {
+namespace {
+
+// A fixed table of temp paths so a signal handler can unlink them without allocating.
+constexpr size_t kMaxTemps = 256;
+constexpr size_t kMaxPath = 4096;
+struct TempSlot {
+  std::atomic<bool> used{false};
+  char path[kMaxPath];
+};
+std::array<TempSlot, kMaxTemps> g_temps;
+std::mutex g_temps_mu;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+}  // namespace
+
+void register_temp_file(const std::filesystem::path& p) {
+  const auto& s = p.native();
+  if (s.size() + 1 > kMaxPath) return;
+  std::lock_guard lk(g_temps_mu);
+  for (auto& slot : g_temps) {
+    if (!slot.used.load()) {
+      std::memcpy(slot.path, s.c_str(), s.size() + 1);
+      slot.used.store(true);
+      return;
+    }
+  }
+}
+
+void unregister_temp_file(const std::filesystem::path& p) {
+  std::lock_guard lk(g_temps_mu);
+  for (auto& slot : g_temps) {
+    if (slot.used.load() && p.native() == slot.path) {
+      slot.used.store(false);
+      return;
+    }
+  }
+}
+
+void remove_registered_temp_files() noexcept {
+  for (auto& slot : g_temps) {
+    if (slot.used.load()) {
+      ::unlink(slot.path);
+      slot.used.store(false);
+    }
+  }
+}
+
+AtomicFile::AtomicFile(std::filesystem::path target, std::filesystem::path tmp, int fd)
+    : target_(std::move(target)), tmp_(std::move(tmp)), fd_(fd) {}
+
+AtomicFile::AtomicFile(AtomicFile&& o) noexcept
+    : target_(std::move(o.target_)), tmp_(std::move(o.tmp_)), fd_(o.fd_), committed_(o.committed_) {
+  o.fd_ = -1;
+  o.committed_ = true;  // the moved-from object owns nothing
+}
+
+Result<AtomicFile> AtomicFile::create(const std::filesystem::path& target, int mode) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, ".tmp.%016llx", static_cast<unsigned long long>(rng()));
+    // Hidden temp name in the same folder, so rename() is atomic and scanners skip it.
+    std::string name = ".";
+    name.append(target.filename().string());
+    name.append(suffix);
+    auto tmp = dir / name;
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd >= 0) {
+      register_temp_file(tmp);
+      return AtomicFile(target, tmp, fd);
+    }
+    if (errno != EEXIST) return make_error("cannot create " + tmp.string() + ": " + errno_text(errno));
+  }
+  return make_error("cannot create a temp file beside " + target.string());
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) {
+    ::unlink(tmp_.c_str());
+    unregister_temp_file(tmp_);
+  }
+}
+
+Result<void> AtomicFile::write(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return make_error("cannot write " + tmp_.string() + ": " + errno_text(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return {};
+}
+
+Result<void> AtomicFile::write(std::string_view data) { return write(data.data(), data.size()); }
+
+Result<void> AtomicFile::commit() {
+  if (::fsync(fd_) != 0) return make_error("cannot sync " + tmp_.string() + ": " + errno_text(errno));
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    return make_error("cannot close " + tmp_.string() + ": " + errno_text(errno));
+  }
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), target_.c_str()) != 0)
+    return make_error("cannot rename " + tmp_.string() + " to " + target_.string() + ": " + errno_text(errno));
+  committed_ = true;
+  unregister_temp_file(tmp_);
+  return {};
+}
+
+Result<void> write_file_atomic(const std::filesystem::path& target, std::string_view data, int mode) {
+  auto f = AtomicFile::create(target, mode);
+  if (!f) return f.error();
+  FACECAT_TRY(f->write(data));
+  return f->commit();
+}
+
+Result<std::string> read_file(const std::filesystem::path& p, size_t max_bytes) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(p.string() + ": " + errno_text(errno));
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      return make_error(p.string() + ": " + errno_text(e));
+    }
+    if (r == 0) break;
+    if (out.size() + static_cast<size_t>(r) > max_bytes) {
+      ::close(fd);
+      return make_error(p.string() + ": larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    out.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace facecat::util
