@@ -177,8 +177,11 @@ Exif parse_exif(std::string_view block, std::string* warning) {
   }
   if (x.gps_lat && std::fabs(*x.gps_lat) > 90) x.gps_lat.reset();
   if (x.gps_lon && std::fabs(*x.gps_lon) > 180) x.gps_lon.reset();
+  // libexif skips an IFD0 whose offset points outside the block without a word: that is corrupt EXIF too.
+  bool ifd0_unreadable = d->ifd[EXIF_IFD_0] == nullptr || d->ifd[EXIF_IFD_0]->count == 0;
   exif_data_unref(d);
   exif_log_unref(log);
+  if (ifd0_unreadable && sink.first_problem.empty()) sink.first_problem = "IFD0 is unreadable (bad offset or count)";
   if (!sink.first_problem.empty() && warning && warning->empty()) *warning = "corrupt EXIF: " + sink.first_problem;
   return x;
 }
