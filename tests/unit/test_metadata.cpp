@@ -18,7 +18,7 @@ namespace {
 media::MediaInfo info_of(const std::filesystem::path& p) {
   auto d = util::digest_file(p);
   REQUIRE(d);
-  return media::read_media_info(p, media::sniff(d->head), d->head, d->tail, d->bytes);
+  return media::read_media_info(p, media::sniff(d->head), d->head, d->tail, d->bytes, d->last_jpeg_eoi);
 }
 
 std::string capture(const std::string& cmd) {
@@ -134,6 +134,12 @@ TEST_CASE("truncated and corrupt files are errors; garbage EXIF is a warning", "
   // Truncated: half the file.
   REQUIRE(util::write_file_atomic(t.path / "half.jpg", src->substr(0, src->size() / 2)));
   CHECK(info_of(t.path / "half.jpg").error.find("truncated JPEG") != std::string::npos);
+  // A trailer after the end marker (phones append data) is not truncation, even when it is large.
+  REQUIRE(util::write_file_atomic(t.path / "trailer.jpg", *src + std::string(200000, 'x')));
+  CHECK(info_of(t.path / "trailer.jpg").error.empty());
+  // Truncated just before the end marker, with a trailer-sized tail of scan data: still truncated.
+  REQUIRE(util::write_file_atomic(t.path / "nearly.jpg", src->substr(0, src->size() - 2)));
+  CHECK(info_of(t.path / "nearly.jpg").error.find("truncated JPEG") != std::string::npos);
   // Cut inside the headers.
   REQUIRE(util::write_file_atomic(t.path / "tiny.jpg", src->substr(0, 100)));
   CHECK(info_of(t.path / "tiny.jpg").error.find("truncated JPEG") != std::string::npos);
@@ -152,4 +158,36 @@ TEST_CASE("truncated and corrupt files are errors; garbage EXIF is a warning", "
   CHECK(mi.width == 1382);
   CHECK_FALSE(mi.warning.empty());         // but the EXIF problem is reported
   CHECK_FALSE(mi.exif.make);
+}
+
+TEST_CASE("video frame sizes from container headers agree with ffprobe; truncation is caught", "[container]") {
+  FACECAT_REQUIRE_TESTDATA("video");
+  if (!test::have("ffprobe")) {
+    WARN("SKIPPED: ffprobe is not installed (scripts/setup installs ffmpeg)");
+    std::exit(4);
+  }
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(test::testdata() / "video")) {
+    auto ext = e.path().extension().string();
+    if (ext != ".mp4" && ext != ".mkv" && ext != ".avi") continue;
+    auto probe = capture("ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 '" +
+                         e.path().string() + "'");
+    int w = 0, h = 0;
+    REQUIRE(std::sscanf(probe.c_str(), "%d,%d", &w, &h) == 2);
+    auto mi = info_of(e.path());
+    INFO(e.path());
+    CHECK(mi.type.kind == media::Kind::Video);
+    CHECK(mi.error.empty());
+    CHECK(mi.width == w);
+    CHECK(mi.height == h);
+    ++n;
+  }
+  CHECK(n >= 10);
+  test::TempDir t;
+  auto src = util::read_file(test::testdata() / "video/testvideo.mp4");
+  REQUIRE(src);
+  REQUIRE(util::write_file_atomic(t.path / "cut.mp4", src->substr(0, src->size() / 3)));
+  CHECK(info_of(t.path / "cut.mp4").error.find("truncated MP4") != std::string::npos);
+  REQUIRE(util::write_file_atomic(t.path / "cut.mkv", util::read_file(test::testdata() / "video/issue-236-split-copy.mkv")->substr(0, 300)));
+  CHECK_FALSE(info_of(t.path / "cut.mkv").error.empty());
 }
