@@ -267,6 +267,37 @@ std::string xml_safe(const std::string& s) {
   return out;
 }
 
+// pugixml leaves '>' unescaped in attribute values, which is valid XML but stops exiftool's XMP reader in the
+// middle of a region list. So every value is escaped here (including '>'), and saved with format_no_escapes.
+std::string escape_text(std::string_view v, bool attribute) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += attribute ? "&quot;" : "\""; break;
+      case '\r': out += "&#13;"; break;
+      case '\n': out += attribute ? "&#10;" : "\n"; break;
+      case '\t': out += attribute ? "&#9;" : "\t"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+void escape_all(pugi::xml_node n) {
+  for (auto c : n.children()) {
+    if (c.type() == pugi::node_element) {
+      for (auto a : c.attributes()) a.set_value(escape_text(a.value(), true).c_str());
+      escape_all(c);
+    } else if (c.type() == pugi::node_pcdata) {
+      c.set_value(escape_text(c.value(), false).c_str());
+    }
+  }
+}
+
 // ---- the tag lists --------------------------------------------------------------------------------------------
 
 struct TagList {
@@ -529,8 +560,9 @@ Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent
     for (const auto& p : people) bag.append_child(qn(bag, kRdf, "rdf", "li").c_str()).text().set(p.c_str());
   }
 
+  escape_all(doc);
   std::ostringstream os;
-  doc.save(os, " ", pugi::format_indent | pugi::format_no_declaration, pugi::encoding_utf8);
+  doc.save(os, " ", pugi::format_indent | pugi::format_no_declaration | pugi::format_no_escapes, pugi::encoding_utf8);
   out.xml = os.str();
   return out;
 }

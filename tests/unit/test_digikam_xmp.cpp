@@ -90,6 +90,7 @@ TEST_CASE("digikam xmp: merging keeps foreign data and replaces only facecat's r
   CHECK(once.find("xmp:Rating=\"4\"") != std::string::npos);
   CHECK(once.find("<rdf:li>Holiday</rdf:li>") != std::string::npos);
   CHECK(once.find("Bob &amp; &lt;Co&gt;") != std::string::npos);
+  CHECK(once.find("PersonDisplayName=\"Bob &amp; &lt;Co&gt;\"") != std::string::npos);
   // The existing prefix "mwg" is reused, no second Regions property appears.
   CHECK(count(once, "Regions rdf:parseType") == 1);
   CHECK(once.find("xmlns:mwg-rs") == std::string::npos);
