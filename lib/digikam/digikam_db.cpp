@@ -475,9 +475,23 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
       if (!opts.dry_run) pass(dry, true);  // report "present" counts; nothing to write, no backup needed
       return sum;                          // the guard rolls back (nothing was written)
     }
+    // sqlite's online backup cannot read through a connection that holds a write transaction, so: end the
+    // dry pass, back up, and take the exclusive lock again. PRAGMA data_version tells whether anyone else
+    // committed in between; if so, stop rather than write to a state the backup does not hold.
+    db.exec("ROLLBACK");
+    guard.done = true;
+    int64_t version = db.scalar_int("PRAGMA data_version").value_or(0);
     auto backup = make_backup(db, opts.db_path);
     if (!backup) return db_error(backup.error().message + "; nothing was changed");
     sum.backup = *backup;
+    try {
+      db.exec("BEGIN EXCLUSIVE");
+    } catch (const DbError&) {
+      return db_error(name + " was locked by another program right after the backup; nothing was changed");
+    }
+    guard.done = false;
+    if (db.scalar_int("PRAGMA data_version").value_or(0) != version)
+      return db_error(name + " was changed by another program during the backup; nothing was changed, try again");
     Writer real(db, false);
     pass(real, true);
     sum.tags_created = real.tags_created;

@@ -10,8 +10,9 @@
 //  4. a person tag: the tag whose 'person' property is the name, else a tag of that name under People (made a
 //     person tag), else a new one under People, with TagProperties person and faceEngineId;
 //  5. ImageTags(image, tag) and ImageTagProperties(image, tag, 'tagRegion', '<rect …/>') in display pixels.
-// A dry pass first decides whether anything is to be added; only then is a backup copy made (sqlite's online
-// backup, written through AtomicFile) and everything applied in that same exclusive transaction. A second run
+// A dry pass under BEGIN EXCLUSIVE first decides whether anything is to be added; only then is a backup copy
+// made (sqlite's online backup, written through AtomicFile), the exclusive lock taken again (refused if anyone
+// committed in between, by PRAGMA data_version) and everything applied in one transaction. A second run
 // therefore adds nothing and makes no backup. '/' in a name becomes '\' (tag names use '/' as separator).
 #pragma once
 #include <filesystem>
