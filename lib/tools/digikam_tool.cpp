@@ -178,7 +178,7 @@ int digikam_main(int argc, char** argv) {
                "  csv  path,name,x,y,width,height in display-frame pixels\n"
                "Prints one JSON event per file on stdout."};
   app.set_version_flag("--version", FACECAT_VERSION);
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   app.fallthrough();
   CommonOptions common;
   add_common_options(app, common);
@@ -214,6 +214,8 @@ int digikam_main(int argc, char** argv) {
   if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
   Config cfg;
   if (!setup_tool("facecat-digikam", common, flags, cfg)) return exit_code::ok;
+  if (!xmp->parsed() && !db->parsed() && !csv->parsed())
+    throw Fatal("say what to write: facecat-digikam xmp, db or csv (see --help)", exit_code::usage);
 
   SelectOptions so;
   so.pipeline = cfg.get("faces.pipeline");

@@ -38,10 +38,10 @@ def scan(home, catalog, folder):
     check_eq(r.rc, 0, f"facecat-scan {folder}")
 
 
-def add_faces(catalog, faces, pipeline_version="v1", configure=True):
+def add_faces(catalog, faces, pipeline_version="v1", configure=True, processed_at=None):
     """faces: {absolute path: [(x, y, w, h, name or None, assignment, person status)]} in display-frame pixels."""
     db = sqlite3.connect(catalog)
-    now = int(time.time())
+    now = processed_at or int(time.time())
     if configure:
         db.execute("INSERT OR REPLACE INTO pipelines (name, params, version, updated_at) VALUES ('default', '{}', ?, ?)",
                    (pipeline_version, now))

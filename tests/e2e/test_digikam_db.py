@@ -208,6 +208,13 @@ with TempDir() as tmp:
     # ---- an English database without any People tag: one is created at the top ----
     dk2 = os.path.join(dkdir, "fresh.db")
     digikam_db(dk2, "volumeid:?path=/mnt/nas/photos")
+    fresh_sha = sha(dk2)
+    r = run(["facecat-digikam", "--catalog", cat, "db", "--digikam-db", dk2, "--dry-run"] + maps, home)
+    check_eq(r.rc, 0, "dry run: exit code")
+    s = r.events("db-summary")
+    check_eq((s[0]["faces_added"], s[0]["tags_created"]) if s else None, (6, 5), "dry run: says what it would add")
+    check_eq(sha(dk2), fresh_sha, "dry run: the database is unchanged")
+    check_eq(glob.glob(dk2 + ".facecat-backup-*"), [], "dry run: no backup")
     r = run(["facecat-digikam", "--catalog", cat, "db", "--digikam-db", dk2] + maps, home)
     check_eq(r.rc, 0, "fresh: exit code")
     db = sqlite3.connect(dk2)

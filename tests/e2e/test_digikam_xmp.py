@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from facecat_test import TempDir, check, check_eq, check_locale, finish, need_program, run  # noqa: E402
@@ -256,5 +257,15 @@ with TempDir() as tmp:
     r = run(["facecat-digikam", "--catalog", cat, "csv", "-o", "-", "--include-unknown"], home)
     lines = r.stdout.decode().splitlines()
     check_eq(len(lines), 1 + 4 + 5 + 1 + 3, "csv to stdout with --include-unknown: header + rows")
+
+    # ---- several pipeline versions: the configured one wins, else the newest detection ----
+    add_faces(cat, {P["o1.jpg"]: [(200, 200, 80, 80, "Newer Pipeline", "confirmed", "named")]},
+              pipeline_version="v2", configure=False, processed_at=int(time.time()) + 60)
+    r = run(["facecat-digikam", "--catalog", cat, "xmp"], home)
+    check_eq(mwg_names(exiftool_regions(P["o1.jpg"] + ".xmp")), ["Alicia Example"],
+             "pipelines: the configured pipeline's faces (faces.pipeline = default -> v1)")
+    r = run(["facecat-digikam", "--catalog", cat, "--pipeline", "unknown-pipeline", "xmp"], home)
+    check_eq(mwg_names(exiftool_regions(P["o1.jpg"] + ".xmp")), ["Newer Pipeline"],
+             "pipelines: an unknown pipeline name falls back to the newest detection")
 
 finish()
