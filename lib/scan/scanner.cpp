@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -198,6 +199,13 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     roots_json.push_back(util::utf8_lossy(a));
   }
 
+  auto phase_start = std::chrono::steady_clock::now();
+  auto phase = [&](const char* what) {
+    auto t = std::chrono::steady_clock::now();
+    spdlog::debug("scan phase: {} took {:.3f} s", what, std::chrono::duration<double>(t - phase_start).count());
+    phase_start = t;
+  };
+
   // Mark scans that died (SIGKILL) as interrupted, then register this one.
   db.exec("UPDATE scans SET status='interrupted' WHERE status='running'");
   int64_t scan_id;
@@ -209,8 +217,17 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     scan_id = db.last_insert_id();
   }
 
+  Counts walk_counts;
+  auto walk_future = std::async(std::launch::async, [&] {
+    std::vector<Stat> out;
+    Walker w(opts, walk_counts, emit);
+    for (const auto& r : roots) w.walk_root(r, out);
+    return out;
+  });
+
   // Everything the catalog knows under the roots.
   std::unordered_map<std::string, Known> known;
+  known.reserve(static_cast<size_t>(db.scalar_int("SELECT count(*) FROM files").value_or(0)));
   {
     auto s = db.prepare("SELECT id, path, size, mtime_ns, inode, ifnull(hash,''), status FROM files "
                         "WHERE (path >= ?1 AND path < ?2) OR path = ?3");
@@ -225,13 +242,14 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     }
   }
 
-  // Walk.
-  std::vector<Stat> stats;
-  {
-    Walker w(opts, counts, emit);
-    for (const auto& r : roots) w.walk_root(r, stats);
-  }
+  phase("loading known files");
+
+  // The walk (filesystem) and loading what the catalog knows (SQLite) are independent: overlap them.
+  std::vector<Stat> stats = walk_future.get();
+  counts.skipped += walk_counts.skipped;
+  counts.errors += walk_counts.errors;
   counts.seen = stats.size();
+  phase("walking (overlapped with loading)");
 
   // Unchanged files need no read at all.
   std::vector<Work> todo;
@@ -256,6 +274,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     }
   }
   counts.unchanged = unchanged.size();
+  phase("classifying");
   if (opts.emit_unchanged) {
     for (const Stat* st : unchanged) {
       json e = {{"event", "unchanged"}, {"file_id", known.at(st->path).id}, {"hash", known.at(st->path).hash}};
@@ -474,6 +493,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   flush_tx();
   progress.finish();
   if (interrupted()) stopped = true;
+  phase("reading and writing changed files");
 
   if (!stopped) {
     catalog::Transaction t(db);
@@ -506,8 +526,10 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       ++counts.missing;
       emit(e);
     }
-    // Everything seen and unchanged: one set-based update per root instead of one per file.
-    auto seen = db.prepare("UPDATE files SET last_seen=?1 WHERE status='present' AND last_seen<?1 AND "
+    // Everything seen and unchanged: one set-based update per root instead of one per file. last_seen of an
+    // unchanged file is refreshed at most hourly, so a cron scan every few minutes does not rewrite the whole
+    // table each time (changed, new and moved files always get the exact time).
+    auto seen = db.prepare("UPDATE files SET last_seen=?1 WHERE status='present' AND last_seen<?1-3600 AND "
                            "((path >= ?2 AND path < ?3) OR path = ?4)");
     for (const auto& r : roots) {
       std::string lo = r == "/" ? "/" : r + "/", hi = r == "/" ? "0" : r + "0";
@@ -515,6 +537,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       seen.reset();
     }
     t.commit();
+    phase("marking missing and last_seen");
   }
   {
     auto s = db.prepare("UPDATE scans SET finished_at=?1, status=?2, counts=?3 WHERE id=?4");
