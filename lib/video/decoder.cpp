@@ -67,6 +67,8 @@ struct Decoder::Impl {
   AVFrame* frame = nullptr;
   SwsContext* sws_small = nullptr;
   SwsContext* sws_full = nullptr;
+  SwsContext* sws_rgb = nullptr;
+  cv::Mat yuv[3];           // the small YUV 4:4:4 planes between the two conversion steps
   int stream = -1;
   AVRational tb{1, 1};
   int64_t origin = 0;       // container start in stream ticks
@@ -78,7 +80,8 @@ struct Decoder::Impl {
   void close() {
     if (sws_small) sws_freeContext(sws_small);
     if (sws_full) sws_freeContext(sws_full);
-    sws_small = sws_full = nullptr;
+    if (sws_rgb) sws_freeContext(sws_rgb);
+    sws_small = sws_full = sws_rgb = nullptr;
     if (frame) av_frame_free(&frame);
     if (pkt) av_packet_free(&pkt);
     if (cc) avcodec_free_context(&cc);
@@ -266,16 +269,28 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
   Impl& d = *impl_;
   AVFrame* f = d.frame;
   cv::Size sz = out_size_.area() > 0 ? out_size_ : cv::Size(f->width, f->height);
+  // Scale while converting, in two steps that are both cheap: the planes are area-averaged straight to the small
+  // size as YUV 4:4:4, then converted to BGR there. (A direct scaled YUV→BGR sws pass is either slower with
+  // full chroma interpolation, or imprecise: grey pixels come out slightly coloured, and the hue/saturation noise
+  // of near-black frames then looks like cuts.)
   d.sws_small = sws_getCachedContext(d.sws_small, f->width, f->height, static_cast<AVPixelFormat>(f->format),
-                                     sz.width, sz.height, AV_PIX_FMT_BGR24, SWS_AREA | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
-  if (!d.sws_small) {
+                                     sz.width, sz.height, AV_PIX_FMT_YUV444P, SWS_AREA, nullptr, nullptr, nullptr);
+  d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, sz.height, AV_PIX_FMT_YUV444P, sz.width, sz.height,
+                                   AV_PIX_FMT_BGR24, SWS_POINT, nullptr, nullptr, nullptr);
+  if (!d.sws_small || !d.sws_rgb) {
     if (errors_++ == 0) first_error_ = "cannot convert the frame's pixel format";
     return false;
   }
+  if (d.yuv[0].size() != sz)
+    for (auto& m : d.yuv) m.create(sz, CV_8UC1);
+  uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
+  int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
+                   static_cast<int>(d.yuv[2].step[0]), 0};
+  sws_scale(d.sws_small, f->data, f->linesize, 0, f->height, mid, mid_ls);
   out->create(sz, CV_8UC3);
   uint8_t* dst[4] = {out->data, nullptr, nullptr, nullptr};
   int dst_ls[4] = {static_cast<int>(out->step[0]), 0, 0, 0};
-  sws_scale(d.sws_small, f->data, f->linesize, 0, f->height, dst, dst_ls);
+  sws_scale(d.sws_rgb, mid, mid_ls, 0, sz.height, dst, dst_ls);
   return true;
 }
 
