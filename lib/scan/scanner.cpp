@@ -205,7 +205,7 @@ void process(Work& w, const Options& opts) {
     return;
   }
   w.media = true;
-  w.info = media::read_media_info(w.st.path, type, dg->head, dg->tail, dg->bytes);
+  w.info = media::read_media_info(w.st.path, type, dg->head, dg->tail, dg->bytes, dg->last_jpeg_eoi);
   if (!w.info.error.empty()) w.error = w.info.error;
 }
 
@@ -313,7 +313,8 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       "orientation=?11,taken_at=?12,taken_offset=?13,make=?14,model=?15,lens=?16,gps_lat=?17,gps_lon=?18,"
       "gps_alt=?19,exposure_time=?20,f_number=?21,iso=?22,focal_length=?23,status='present',error=?24,warning=?25,"
       "duplicate_of=?26,last_seen=?27,changed_at=?27 WHERE id=?28");
-  auto find_dup = db.prepare("SELECT id FROM files WHERE hash=?1 AND status='present' AND id<>?2 "
+  // "+status": keep SQLite on the hash index (the status index would make every lookup a scan).
+  auto find_dup = db.prepare("SELECT id FROM files WHERE hash=?1 AND +status='present' AND id<>?2 "
                              "ORDER BY id LIMIT 1");
   auto path_of = db.prepare("SELECT path FROM files WHERE id=?1");
 

@@ -1,7 +1,7 @@
 // Videos in the catalog: the video's files row, its tasks (one per parameter set; pending → running →
 // done | failed), the scenes as segments rows, and the representative frames as files rows (kind 'image',
 // origin 'scenes', segment_id set) that facecat-detect picks up like any other image.
-// forget_video() undoes all of it, including the faces found on the frames and their crops.
+// forget_video() (video/forget.hpp) undoes all of it, including the faces found on the frames and their crops.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +10,7 @@
 
 #include "catalog/db.hpp"
 #include "util/result.hpp"
+#include "video/forget.hpp"
 #include "video/scenes.hpp"
 
 namespace facecat::video {
@@ -30,12 +31,6 @@ int64_t create_task(catalog::Db& db, int64_t file_id, const std::string& params)
 void set_task_running(catalog::Db& db, int64_t task_id);
 void fail_task(catalog::Db& db, int64_t task_id, const std::string& error);
 
-struct Removed {
-  int64_t tasks = 0, segments = 0, frames = 0, faces = 0;
-  std::vector<std::string> frame_paths;  // raw bytes; to delete from disk after the commit
-  std::vector<std::string> crop_paths;
-};
-
 struct Finished {
   std::vector<int64_t> segment_ids;      // per scene
   std::vector<int64_t> frame_file_ids;   // per saved frame
@@ -47,20 +42,5 @@ struct Finished {
 // The caller then deletes replaced.frame_paths that are not among the new frames, and replaced.crop_paths.
 Finished finish_task(catalog::Db& db, int64_t task_id, int64_t file_id, const std::string& params,
                      const Analysis& a, const std::vector<SavedFrame>& frames);
-
-// Removes every task of the video at `path` (absolute, raw bytes), its segments, frame rows, the faces and
-// detections of those frames (when no other file has the same content), and then the frame files and crops
-// on disk. Error when the catalog does not know the video.
-struct ForgetResult {
-  Removed removed;
-  int64_t files_deleted = 0, crops_deleted = 0;
-  std::vector<std::string> disk_errors;  // "<path>: <why>"
-};
-Result<ForgetResult> forget_video(catalog::Db& db, const std::string& path);
-
-// Deletes files from disk (missing ones are fine); with prune_dirs, their folders left empty go too. Returns the
-// count and one "<path>: <why>" per failure.
-int64_t remove_from_disk(const std::vector<std::string>& paths, std::vector<std::string>* errors,
-                         bool prune_dirs = false);
 
 }  // namespace facecat::video

@@ -138,9 +138,11 @@ TEST_CASE("adaptive detector: ratio to the neighbours, reported window_width fra
   CHECK(cuts == std::vector<int64_t>{40});
   CHECK(reported_at == std::vector<int64_t>{42});
 
-  // Fast camera motion: every frame scores high. ContentDetector cuts repeatedly; adaptive does not.
+  // Fast camera motion: every frame scores high. ContentDetector (suppress mode) cuts repeatedly; adaptive does not.
   AdaptiveDetector a;
-  ContentDetector c;
+  ContentParams cp;
+  cp.filter_mode = FlashFilter::Mode::Suppress;
+  ContentDetector c(cp);
   std::vector<int64_t> ac, cc;
   for (int i = 0; i < 100; ++i) {
     double score = i == 0 ? 0 : 35.0 + (i % 3);
