@@ -1,6 +1,11 @@
 #include "core/config.hpp"
 
 #include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "util/atomic_file.hpp"
+#include "util/text.hpp"
 #include <sys/stat.h>
 
 #include "test_helpers.hpp"
@@ -96,4 +101,32 @@ TEST_CASE("a token in a config.ini readable by others is refused", "[config]") {
   REQUIRE(c2);
   CHECK(c2->get("vk.token") == "secret123");
   CHECK(c2->show().find("secret123") == std::string::npos);
+}
+
+TEST_CASE("the shipped config.ini lists every option with its env var and nothing else", "[config]") {
+  auto text = util::read_file(std::filesystem::path(FACECAT_SOURCE_DIR) / "config.ini");
+  REQUIRE(text);
+  // Uncomment every "; key = value" line and parse the result as INI.
+  std::string uncommented;
+  std::istringstream in(*text);
+  for (std::string line; std::getline(in, line);) {
+    static const std::regex commented_key(R"(^; ([A-Za-z_]+) =(.*)$)");
+    std::smatch m;
+    if (std::regex_match(line, m, commented_key)) {
+      line = m[1].str() + " =" + m[2].str();
+      line = line.substr(0, line.find("  ;"));
+    } else if (line.rfind(";", 0) == 0) {
+      continue;
+    }
+    uncommented += line + "\n";
+  }
+  std::vector<std::string> warnings;
+  auto entries = Config::parse_ini(uncommented, "config.ini", &warnings);
+  REQUIRE(entries);
+  CHECK(warnings.empty());
+  for (const auto& spec : option_specs()) {
+    INFO(spec.key);
+    CHECK(entries->count(spec.key) == 1);
+    CHECK(text->find(std::string("env ") + spec.env) != std::string::npos);
+  }
 }
