@@ -7,8 +7,7 @@
 #include <cstring>
 #include <set>
 
-#include "media/metadata.hpp"
-#include "media/sniff.hpp"
+#include "scan/register.hpp"
 #include "util/hash.hpp"
 #include "util/text.hpp"
 
@@ -40,62 +39,30 @@ Result<FileStat> stat_file(const std::string& p) {
 Result<VideoFile> ensure_video_file(Db& db, const std::string& path) {
   auto st = stat_file(path);
   if (!st) return st.error();
-  const int64_t now = util::now_unix();
   VideoFile vf;
-  bool known = false;
+  std::string origin = "cli";
   {
-    auto q = db.prepare("SELECT id, size, mtime_ns, inode, ifnull(hash,''), status, error FROM files WHERE path = ?1");
+    auto q = db.prepare("SELECT id, size, mtime_ns, inode, ifnull(hash,''), status, error, origin FROM files "
+                        "WHERE path = ?1");
     q.bind_blob(1, path);
     if (q.step()) {
-      known = true;
       vf.id = q.i64(0);
       vf.hash = q.text(4);
       vf.error = q.is_null(6) ? "" : q.text(6);
+      origin = q.text(7);  // a scanned video stays a scanned video
       if (q.text(5) == "present" && q.i64(1) == st->size && q.i64(2) == st->mtime_ns && q.i64(3) == st->inode &&
           !vf.hash.empty())
         return vf;
     }
   }
-  // New or changed: the scanner's own steps (hash + head/tail, sniff, header metadata).
-  auto dg = util::digest_file(path);
-  if (!dg) return make_error("cannot read: " + dg.error().message);
-  auto type = media::sniff(dg->head);
-  media::MediaInfo info;
-  info.type = type;
-  std::string error;
-  if (type.kind == media::Kind::Other) {
-    error = dg->bytes == 0 ? "empty file" : "not an image or video: the content is not any known media format";
-  } else {
-    info = media::read_media_info(path, type, dg->head, dg->tail, dg->bytes);
-    error = info.error;
-  }
-  const std::string kind = type.kind == media::Kind::Other ? "other" : media::kind_name(type.kind);
-  auto bind_common = [&](catalog::Stmt& s) {
-    s.bind_blob(1, path);
-    s.bind(2, st->size).bind(3, st->mtime_ns).bind(4, st->inode).bind(5, st->dev);
-    s.bind(6, dg->hash).bind(7, kind);
-    if (type.format.empty()) s.bind(8, nullptr); else s.bind(8, type.format);
-    s.bind(9, info.width).bind(10, info.height);
-    if (error.empty()) s.bind(11, nullptr); else s.bind(11, error);
-    if (info.warning.empty()) s.bind(12, nullptr); else s.bind(12, info.warning);
-    s.bind(13, now);
-  };
-  if (known) {
-    auto u = db.prepare("UPDATE files SET path=?1, size=?2, mtime_ns=?3, inode=?4, dev=?5, hash=?6, kind=?7, "
-                        "format=?8, width=?9, height=?10, error=?11, warning=?12, status='present', last_seen=?13, "
-                        "changed_at=?13 WHERE id=?14");
-    bind_common(u);
-    u.bind(14, vf.id).run();
-  } else {
-    auto ins = db.prepare("INSERT INTO files(path, size, mtime_ns, inode, dev, hash, kind, format, width, height, "
-                          "error, warning, status, origin, first_seen, last_seen, changed_at) "
-                          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,'present','cli',?13,?13,?13)");
-    bind_common(ins);
-    ins.run();
-    vf.id = db.last_insert_id();
-  }
-  vf.hash = dg->hash;
-  vf.error = error;
+  // New or changed: the one way to register a file (the scanner's hashing, sniffing and metadata).
+  scan::Origin o;
+  o.origin = origin;
+  auto r = scan::register_file(db, path, o, util::now_unix());
+  if (!r) return r.error();
+  vf.id = r->id;
+  vf.hash = r->facts.hash;
+  vf.error = r->facts.error;
   vf.registered = true;
   return vf;
 }
@@ -142,27 +109,14 @@ Finished finish_task(Db& db, int64_t task_id, int64_t file_id, const std::string
       out.segment_ids.push_back(db.last_insert_id());
     }
   }
-  {
-    // A frame's path may already be known (e.g. the frames folder was scanned): the row becomes the frame's.
-    auto up = db.prepare(
-        "INSERT INTO files(path, size, mtime_ns, inode, dev, hash, kind, format, width, height, status, origin, "
-        "segment_id, first_seen, last_seen, changed_at) VALUES(?1,?2,?3,?4,?5,?6,'image','jpeg',?7,?8,'present',"
-        "'scenes',?9,?10,?10,?10) ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
-        "inode=excluded.inode, dev=excluded.dev, hash=excluded.hash, kind='image', format='jpeg', "
-        "width=excluded.width, height=excluded.height, status='present', error=NULL, warning=NULL, "
-        "origin='scenes', segment_id=excluded.segment_id, last_seen=excluded.last_seen, "
-        "changed_at=excluded.changed_at RETURNING id");
-    for (const auto& f : frames) {
-      auto st = stat_file(f.path.string());
-      FileStat fs_ = st ? *st : FileStat{f.size, 0, 0, 0};
-      up.bind_blob(1, f.path.string());
-      up.bind(2, fs_.size).bind(3, fs_.mtime_ns).bind(4, fs_.inode).bind(5, fs_.dev).bind(6, f.hash);
-      up.bind(7, f.width).bind(8, f.height);
-      up.bind(9, out.segment_ids.at(static_cast<size_t>(f.pick.scene))).bind(10, now);
-      int64_t id = up.step() ? up.i64(0) : 0;
-      up.reset();
-      out.frame_file_ids.push_back(id);
-    }
+  // Frames are registered like any other image (a path already known, e.g. from a scan, becomes the frame's).
+  for (const auto& f : frames) {
+    scan::Origin o;
+    o.origin = "scenes";
+    o.segment_id = out.segment_ids.at(static_cast<size_t>(f.pick.scene));
+    auto r = scan::register_file(db, f.path.string(), o, now);
+    if (!r) throw catalog::DbError("cannot register frame " + r.error().message, 0);
+    out.frame_file_ids.push_back(r->id);
   }
   delete_orphan_faces(db, old_hashes, out.replaced);
   {
