@@ -20,7 +20,7 @@ from facecat_test import (TempDir, check, check_eq, check_locale, finish, need_p
                           run)
 
 check_locale()
-VIDEO = need_testdata("video")
+VIDEO = os.path.normpath(os.path.abspath(need_testdata("video")))  # the tool prints normalised absolute paths
 need_program("ffmpeg")
 GT = json.load(open(os.path.join(VIDEO, "ground_truth.json")))["videos"]
 

@@ -21,7 +21,7 @@ from facecat_test import (BIN_DIR, TempDir, check, check_eq, check_locale, finis
                           run)
 
 check_locale()
-VIDEO = need_testdata("video")
+VIDEO = os.path.normpath(os.path.abspath(need_testdata("video")))  # the tool prints normalised absolute paths
 MEGAMIND = os.path.join(VIDEO, "opencv-samples", "Megamind.avi")
 TREE = os.path.join(VIDEO, "opencv-samples", "tree.avi")
 
