@@ -75,6 +75,16 @@ const std::vector<OptionSpec>& option_specs() {
       {"video.min_scene_len", "FACECAT_VIDEO_MIN_SCENE_LEN", "15", OptType::Int, "minimum scene length (frames)"},
       {"video.frames_dir", "FACECAT_VIDEO_FRAMES_DIR", "$XDG_DATA_HOME/facecat/frames", OptType::Path,
        "where representative frames are saved"},
+      {"video.detector", "FACECAT_VIDEO_DETECTOR", "content", OptType::String,
+       "scene detectors, comma-separated: content, adaptive, threshold (fades to black)"},
+      {"video.adaptive_threshold", "FACECAT_VIDEO_ADAPTIVE_THRESHOLD", "3", OptType::Double,
+       "adaptive detector: ratio of a frame's score to its neighbours' that makes a cut"},
+      {"video.fade_threshold", "FACECAT_VIDEO_FADE_THRESHOLD", "12", OptType::Double,
+       "threshold detector: mean 8-bit intensity below which a frame is black"},
+      {"video.frames_per_scene", "FACECAT_VIDEO_FRAMES_PER_SCENE", "1", OptType::Int,
+       "representative frames saved per scene"},
+      {"video.jpeg_quality", "FACECAT_VIDEO_JPEG_QUALITY", "92", OptType::Int, "JPEG quality of saved frames"},
+      {"video.threads", "FACECAT_VIDEO_THREADS", "0", OptType::Int, "decoder threads; 0 = one per core"},
       // [cluster]
       {"cluster.hosts", "FACECAT_CLUSTER_HOSTS", "", OptType::String, "hosts for GNU parallel -S (comma-separated)"},
       // [log]
