@@ -13,7 +13,6 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
-#include <cstdlib>
 #include <spdlog/spdlog.h>
 
 #include "face/image_decode.hpp"

@@ -18,7 +18,7 @@ namespace facecat::face {
 struct DetectParams {
   // The smallest face to find, in original-image pixels, is max(min_face, min_face_fraction × the long side):
   // 80 px for photos up to 4000 px, 120 px for a 6000 px photo. It sets the detection scale: the image is
-  // scanned so that this size becomes kHogMinFace (64) px, the smallest face dlib's HOG finds reliably.
+  // scanned so that this size becomes 72 px, where dlib's HOG finds 99% of faces (bench/README.md).
   int min_face = 80;           // absolute floor, in original-image pixels
   double min_face_fraction = 0.02;  // of the image's long side; 0 = use min_face alone
   int upsample = 0;            // extra ×2 steps on top of the min_face scale (face_recognition's number_of_times_to_upsample)
