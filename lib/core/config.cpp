@@ -48,7 +48,12 @@ const std::vector<OptionSpec>& option_specs() {
       {"faces.max_pixels", "FACECAT_MAX_PIXELS", "100000000", OptType::Int,
        "images with more pixels than this are refused (decompression bombs)"},
       {"faces.min_face", "FACECAT_MIN_FACE", "80", OptType::Int,
-       "smallest face to find, in original-image pixels"},
+       "smallest face to find, in original-image pixels (a floor: see faces.min_face_fraction)"},
+      {"faces.min_face_fraction", "FACECAT_MIN_FACE_FRACTION", "0.02", OptType::Double,
+       "smallest face to find as a fraction of the image's long side; the larger of this and faces.min_face "
+       "sets the detection scale (0 = faces.min_face alone)"},
+      {"faces.descriptor_backend", "FACECAT_DESCRIPTOR_BACKEND", "auto", OptType::String,
+       "auto (OpenCV DNN when it agrees with dlib within 1e-4 at load), dlib or opencv"},
       {"faces.upsample", "FACECAT_UPSAMPLE", "0", OptType::Int, "HOG pyramid upsampling steps"},
       {"faces.crop_margin", "FACECAT_CROP_MARGIN", "0.3", OptType::Double, "margin around a face crop"},
       {"faces.tolerance", "FACECAT_TOLERANCE", "0.5", OptType::Double, "match distance threshold"},
