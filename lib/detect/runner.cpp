@@ -44,7 +44,8 @@ fs::path crop_folder(const fs::path& crops_dir, const std::string& hash) {
 }
 
 namespace {
-double round_to(double v, double step) { return std::round(v / step) * step; }
+// Division by a power of ten gives the double nearest the decimal (0.9298, not 0.9298000000000001).
+double round_to(double v, double per_unit) { return std::round(v * per_unit) / per_unit; }
 }  // namespace
 
 Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::DetectParams& dp, const Input& in,
@@ -108,8 +109,8 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
     }
     row.quality = {{"size", f.size}};
     if (!f.landmarks.empty()) {
-      row.quality["blur"] = round_to(f.blur, 0.01);
-      row.quality["frontal"] = round_to(f.frontalness, 0.0001);
+      row.quality["blur"] = round_to(f.blur, 100);
+      row.quality["frontal"] = round_to(f.frontalness, 10000);
     }
     if (dp.keep_crops && !f.crop_jpeg.empty()) {
       // Written (atomically) before the catalog transaction: a committed face always has its crop.

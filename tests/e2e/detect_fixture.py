@@ -41,7 +41,7 @@ def check_record_schema(r, what):
     """A face record, a {"faces":0} record or an error record, each exactly as documented."""
     if "error" in r:
         return check(isinstance(r["error"], str) and r["error"] and "file" in r and "pipeline" in r,
-                     f"{what}: error record {r}")
+                     f"{what}: error record ({r.get('error')})")
     if r.get("faces") == 0:
         ok = {"file", "file_hash", "faces", "model", "pipeline", "pipeline_name", "pipeline_params", "width",
               "height"} <= set(r) and "face" not in r
