@@ -6,6 +6,7 @@
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
 
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <set>
@@ -83,6 +84,11 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
   }
   r.width = res->width;
   r.height = res->height;
+  out.decode_ms = res->decode_ms;
+  out.detect_ms = res->detect_ms;
+  out.landmarks_ms = res->landmarks_ms;
+  out.describe_ms = res->describe_ms;
+  const auto t_crops = std::chrono::steady_clock::now();
   if (dp.describe && !res->faces.empty() && res->model_id != r.model_id) {
     r.error = "descriptors came from model " + res->model_id + ", not the pipeline's " + r.model_id;
     out.retry = true;
@@ -126,6 +132,7 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
     r.faces.push_back(std::move(row));
     ++i;
   }
+  out.crops_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_crops).count();
   return out;
 }
 
@@ -133,6 +140,7 @@ Stats run(const face::FaceAnalyzer& proto, const Options& o, const Source& sourc
   struct Work {
     Input in;
     std::string bytes, read_error;
+    double read_ms = 0;
     Outcome out;
   };
   using W = std::shared_ptr<Work>;
@@ -165,7 +173,10 @@ Stats run(const face::FaceAnalyzer& proto, const Options& o, const Source& sourc
                                        w->read_error = w->in.error;
                                        return w;
                                      }
+                                     const auto t0 = std::chrono::steady_clock::now();
                                      auto b = util::read_file(w->in.path, size_t(2) << 30);
+                                     w->read_ms = std::chrono::duration<double, std::milli>(
+                                                      std::chrono::steady_clock::now() - t0).count();
                                      if (b)
                                        w->bytes = std::move(*b);
                                      else
@@ -175,6 +186,7 @@ Stats run(const face::FaceAnalyzer& proto, const Options& o, const Source& sourc
             tbb::make_filter<W, W>(tbb::filter_mode::parallel,
                                    [&](W w) {
                                      w->out = analyze_one(analyzers.local(), o, dp, w->in, w->bytes, w->read_error);
+                                     w->out.read_ms = w->read_ms;
                                      std::string().swap(w->bytes);
                                      return w;
                                    }) &
@@ -182,6 +194,17 @@ Stats run(const face::FaceAnalyzer& proto, const Options& o, const Source& sourc
               ++st.files;
               if (!w->out.rec.error.empty()) ++st.errors;
               st.faces += int64_t(w->out.rec.faces.size());
+              const auto& u = w->out;
+              st.read_ms += u.read_ms;
+              st.decode_ms += u.decode_ms;
+              st.detect_ms += u.detect_ms;
+              st.landmarks_ms += u.landmarks_ms;
+              st.describe_ms += u.describe_ms;
+              st.crops_ms += u.crops_ms;
+              spdlog::debug("{}: {} face(s); read {:.1f} ms, decode {:.1f}, detect {:.1f}, landmarks {:.1f}, "
+                            "describe {:.1f}, crops {:.1f}",
+                            util::utf8_lossy(u.rec.file), u.rec.faces.size(), u.read_ms, u.decode_ms, u.detect_ms,
+                            u.landmarks_ms, u.describe_ms, u.crops_ms);
               sink(w->out);
             }));
   });
