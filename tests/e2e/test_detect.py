@@ -126,13 +126,13 @@ with TempDir() as tmp:
     # ---- pipelines as data ---------------------------------------------------------------------------------------
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "show", "default"], home, env=env)
     shown = r.jsonl()[0]
-    check(shown["stored"] and shown["pending"] == 0 and shown["params"]["min_face"] == 40,
+    check(shown["stored"] and shown["pending"] == 0 and shown["params"]["min_face"] == 90,
           f"pipeline show ({shown})")
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=nope"], home, env=env)
     check_eq(r.rc, 2, "pipeline set rejects a bad value")
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "colour=red"], home, env=env)
     check_eq(r.rc, 2, "pipeline set rejects an unknown key")
-    r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=60"], home, env=env)
+    r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=100"], home, env=env)
     ev = r.jsonl()[0] if r.rc == 0 else {}
     check(ev.get("changed") and ev["old_version"] == shown["version"] and ev["pending"] == len(files),
           f"pipeline set bumps the version and every file is pending again ({ev})")
@@ -148,7 +148,7 @@ with TempDir() as tmp:
     check_eq(rows(cat, "SELECT count(DISTINCT pipeline_version) FROM detections")[0][0], 2,
              "the old version's results stay")
     # the distributed mode: pending -> workers with --params -> ingest
-    r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=50"], home, env=env)
+    r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=120"], home, env=env)
     params = os.path.join(tmp, "params.json")
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "show"], home, env=env)
     with open(params, "wb") as f:
