@@ -7,7 +7,7 @@ import os
 
 from detect_fixture import (check_record_schema, detection_rows, env_for, face_rows, faces_by_key, is_jpeg,
                             make_tree, rows, temp_files)
-from facecat_test import TempDir, check, check_eq, check_locale, finish, run
+from facecat_test import TempDir, check, check_eq, check_locale, finish, path_of, run
 
 check_locale()
 
@@ -15,6 +15,12 @@ with TempDir() as tmp:
     home = os.path.join(tmp, "home")
     photos = os.path.join(tmp, "photos")
     files = make_tree(photos)
+    # A name that is not UTF-8 (Latin-1 "café"), with content of its own: path_b64/file_b64 carry it.
+    odd = os.path.join(os.fsencode(photos), b"caf\xe9.jpg")
+    with open(files[0], "rb") as src, open(odd, "wb") as dst:
+        dst.write(src.read() + b"\x01")
+    files.append(os.fsdecode(odd))
+    stdin_paths = b"\n".join(os.fsencode(f) for f in files) + b"\n"
     cat = os.path.join(tmp, "cat.db")
     env = env_for(tmp)
 
@@ -34,6 +40,9 @@ with TempDir() as tmp:
     check(n_faces >= len(files), f"catalog mode found faces ({n_faces})")
     two = [rec for rec in cat_recs if rec["file"].endswith("two_people.jpg")]
     check(len(two) == 2 and two[0]["faces"] == 2, f"two_people.jpg has 2 faces ({len(two)})")
+    odd_recs = [rec for rec in cat_recs if "file_b64" in rec]
+    check(len(odd_recs) == 1 and path_of(odd_recs[0], "file") == odd,
+          "a non-UTF-8 file name comes back losslessly in file_b64")
     check_eq(rows(cat, "SELECT count(*) FROM detections")[0][0], len(files), "a detections row per file")
     check_eq(rows(cat, "SELECT count(*) FROM faces")[0][0], n_faces, "a faces row per face record")
     check_eq(rows(cat, "SELECT count(*) FROM faces WHERE length(descriptor) = 512 AND landmarks IS NOT NULL")[0][0],
@@ -59,19 +68,24 @@ with TempDir() as tmp:
 
     # ---- stdin mode: paths, scan JSONL; PATH mode; determinism -------------------------------------------------
     ref = faces_by_key(cat_recs)
-    r1 = run(["facecat-detect", "--stdin", "--landmarks"], home, stdin="\n".join(files) + "\n", env=env)
+    r1 = run(["facecat-detect", "--stdin", "--landmarks"], home, stdin=stdin_paths, env=env)
     check_eq(r1.rc, 0, "stdin (paths): exit code")
     for rec in r1.jsonl():
         check_record_schema(rec, "stdin mode")
     check_eq(faces_by_key(r1.jsonl()), ref, "stdin (paths) gives catalog mode's faces and descriptors")
     check(all("landmarks" in rec for rec in r1.jsonl() if "face" in rec), "--landmarks adds landmarks")
-    r2 = run(["facecat-detect", "--stdin", "--landmarks"], home, stdin="\n".join(files) + "\n", env=env)
+    r2 = run(["facecat-detect", "--stdin", "--landmarks"], home, stdin=stdin_paths, env=env)
     check(r2.stdout == r1.stdout, "stdin mode is deterministic (identical output for identical input)")
     r = run(["facecat-detect", "--stdin"], home, stdin=scan_jsonl, env=env)
     check_eq(r.rc, 0, "stdin (scan JSONL): exit code")
     check_eq(faces_by_key(r.jsonl()), ref, "stdin (scan JSONL) gives catalog mode's faces")
     r = run(["facecat-detect"] + files, home, env=env)
     check_eq(faces_by_key(r.jsonl()), ref, "PATH mode gives catalog mode's faces")
+
+    cat5 = os.path.join(tmp, "cat5.db")
+    r = run(["facecat-detect", "--catalog", cat5, "--ingest", files[2]], home, env=env)
+    check(r.rc == 0 and rows(cat5, "SELECT count(*) FROM faces")[0][0] == len(r.jsonl()),
+          "PATH mode with --ingest stores its results")
 
     # ---- ingest --------------------------------------------------------------------------------------------------
     out_file = os.path.join(tmp, "faces.jsonl")
