@@ -1,5 +1,7 @@
 #include "faces_store/pipeline.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cctype>
 #include <cmath>
 
@@ -204,7 +206,10 @@ std::vector<Pipeline> list_pipelines(catalog::Db& db) {
   while (s.step()) names.push_back(s.text(0));
   for (const auto& n : names) {
     auto p = load_pipeline(db, n);
-    if (p) out.push_back(*p);
+    if (p)
+      out.push_back(*p);
+    else
+      spdlog::warn("{}", p.error().message);
   }
   return out;
 }
