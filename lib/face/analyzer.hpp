@@ -1,0 +1,99 @@
+// The per-image face pipeline: header check, (reduced) decode with EXIF orientation, HOG detection at the scale
+// that min_face implies, 68 landmarks, aligned chips, descriptors and quality figures.
+// One FaceAnalyzer per thread (the detector, predictor and network are not thread-safe): create() once (~1.5 s
+// of model loading), then copy it for every further thread (cheap).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "face/model.hpp"
+#include "util/result.hpp"
+
+namespace facecat::face {
+
+struct DetectParams {
+  int min_face = 80;           // smallest face to find, in original-image pixels (HOG's window is ~80 px)
+  int upsample = 0;            // extra ×2 steps on top of the min_face scale (face_recognition's number_of_times_to_upsample)
+  int64_t max_pixels = 100'000'000;  // refuse larger images before decoding
+  bool landmarks = true;       // false: boxes only (no landmarks, chips, descriptors)
+  bool describe = true;        // compute descriptors (needs landmarks)
+  int chip_size = 150;
+  double chip_padding = 0.25;
+  double crop_margin = 0.3;    // crop = box grown by this fraction of its size on each side
+  bool reduced_decode = true;  // JPEG: decode at 1/2, 1/4 or 1/8 when min_face allows it
+  bool keep_crops = false;     // fill Face::crop_jpeg (for write_crop)
+  bool keep_chips = false;     // keep Face::chip (for write_chip)
+  int crop_max_side = 1024;    // crops larger than this are scaled down
+  double adjust_threshold = 0.0;  // added to HOG's decision threshold (negative: more faces, more false ones)
+};
+
+struct Point { float x = 0, y = 0; };
+
+// In the displayed frame (EXIF orientation applied), in original-image pixels.
+struct Box {
+  int left = 0, top = 0, right = 0, bottom = 0;  // right/bottom exclusive
+  int width() const { return right - left; }
+  int height() const { return bottom - top; }
+};
+
+struct Face {
+  Box box;
+  double score = 0;          // HOG detection score (higher is surer; 0 is the default threshold)
+  int size = 0;              // max(box width, height)
+  std::vector<Point> landmarks;  // 68 points (iBUG 300-W order), empty when landmarks are off
+  bool has_descriptor = false;
+  Descriptor descriptor{};
+  float blur = 0;            // variance of the Laplacian on the gray chip (lower = blurrier; < ~50 is soft)
+  float frontalness = 0;     // 0..1 from the landmarks: 1 = nose centred between the jaw sides
+  std::string crop_jpeg;     // when DetectParams::keep_crops
+  Chip chip;                 // when DetectParams::keep_chips
+};
+
+struct ImageFaces {
+  std::string format;        // from the content
+  int width = 0, height = 0; // displayed frame, full resolution
+  int detect_reduction = 1;  // JPEG DCT scaling used for detection (1 = full decode)
+  int landmark_reduction = 1;
+  std::string model_id;      // Encoder::model_id() of the descriptors (empty when none were computed)
+  std::vector<Face> faces;   // sorted by box (top, then left)
+  double decode_ms = 0, detect_ms = 0, landmarks_ms = 0, describe_ms = 0;
+};
+
+struct AnalyzerConfig {
+  ModelSpec model;
+  std::filesystem::path shape_predictor = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+  bool load_encoder = true;  // false: detection and landmarks only
+};
+
+class FaceAnalyzer {
+ public:
+  static Result<FaceAnalyzer> create(const AnalyzerConfig& cfg);
+  FaceAnalyzer(const FaceAnalyzer&);  // a copy for another thread
+  FaceAnalyzer& operator=(const FaceAnalyzer&);
+  FaceAnalyzer(FaceAnalyzer&&) noexcept;
+  FaceAnalyzer& operator=(FaceAnalyzer&&) noexcept;
+  ~FaceAnalyzer();
+
+  Result<ImageFaces> analyze(const std::filesystem::path& image, const DetectParams& p);
+  Result<ImageFaces> analyze_bytes(const std::string& bytes, const DetectParams& p);
+
+  // Empty when created without an encoder.
+  std::string model_id() const;
+  Encoder* encoder();
+
+ private:
+  struct Impl;
+  explicit FaceAnalyzer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// <folder>/<face_id>.jpg from Face::crop_jpeg (analyze with keep_crops), written atomically.
+Result<std::filesystem::path> write_crop(const Face& f, const std::filesystem::path& folder, const std::string& face_id);
+// <folder>/<face_id>.chip.png from Face::chip (analyze with keep_chips), written atomically.
+Result<std::filesystem::path> write_chip(const Face& f, const std::filesystem::path& folder, const std::string& face_id);
+
+}  // namespace facecat::face

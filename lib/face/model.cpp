@@ -1,0 +1,314 @@
+// The only translation unit that instantiates dlib's face recognition ResNet (anet_type): ~1 min and 1.6 GB to
+// compile. Everything else talks to it through face/model.hpp.
+#include "face/model.hpp"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <dlib/dnn.h>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sstream>
+
+#include "util/atomic_file.hpp"
+#include "util/hash.hpp"
+
+namespace facecat::face {
+namespace {
+namespace fs = std::filesystem;
+
+// dlib's examples/dnn_face_recognition_ex.cpp, verbatim.
+template <template <int, template <typename> class, int, typename> class block, int N,
+          template <typename> class BN, typename SUBNET>
+using residual = dlib::add_prev1<block<N, BN, 1, dlib::tag1<SUBNET>>>;
+template <template <int, template <typename> class, int, typename> class block, int N,
+          template <typename> class BN, typename SUBNET>
+using residual_down =
+    dlib::add_prev2<dlib::avg_pool<2, 2, 2, 2, dlib::skip1<dlib::tag2<block<N, BN, 2, dlib::tag1<SUBNET>>>>>>;
+template <int N, template <typename> class BN, int stride, typename SUBNET>
+using block = BN<dlib::con<N, 3, 3, 1, 1, dlib::relu<BN<dlib::con<N, 3, 3, stride, stride, SUBNET>>>>>;
+template <int N, typename SUBNET>
+using ares = dlib::relu<residual<block, N, dlib::affine, SUBNET>>;
+template <int N, typename SUBNET>
+using ares_down = dlib::relu<residual_down<block, N, dlib::affine, SUBNET>>;
+template <typename SUBNET> using alevel0 = ares_down<256, SUBNET>;
+template <typename SUBNET> using alevel1 = ares<256, ares<256, ares_down<256, SUBNET>>>;
+template <typename SUBNET> using alevel2 = ares<128, ares<128, ares_down<128, SUBNET>>>;
+template <typename SUBNET> using alevel3 = ares<64, ares<64, ares<64, ares_down<64, SUBNET>>>>;
+template <typename SUBNET> using alevel4 = ares<32, ares<32, ares<32, SUBNET>>>;
+using anet_type = dlib::loss_metric<dlib::fc_no_bias<
+    128, dlib::avg_pool_everything<alevel0<alevel1<alevel2<alevel3<alevel4<dlib::max_pool<
+             3, 3, 2, 2, dlib::relu<dlib::affine<dlib::con<32, 7, 7, 2, 2, dlib::input_rgb_image_sized<150>>>>>>>>>>>>>;
+
+template <typename T> struct is_con : std::false_type {};
+template <long a, long b, long c, int d, int e, int f, int g>
+struct is_con<dlib::con_<a, b, c, d, e, f, g>> : std::true_type {};
+
+struct TfTensor {
+  std::string name;
+  std::vector<long> shape;
+  std::vector<float> data;
+};
+
+Result<std::vector<TfTensor>> read_tfjs(const fs::path& manifest, const fs::path& bin) {
+  auto mtext = util::read_file(manifest, 16u << 20);
+  if (!mtext) return make_error("cannot read " + manifest.string() + ": " + mtext.error().message);
+  auto btext = util::read_file(bin, 64u << 20);
+  if (!btext) return make_error("cannot read " + bin.string() + ": " + btext.error().message);
+  const std::string& buf = *btext;
+  std::vector<TfTensor> out;
+  size_t off = 0;
+  try {
+    auto j = nlohmann::json::parse(*mtext);
+    for (const auto& group : j)
+      for (const auto& w : group.at("weights")) {
+        TfTensor t;
+        t.name = w.at("name").get<std::string>();
+        size_t n = 1;
+        for (const auto& s : w.at("shape")) {
+          long d = s.get<long>();
+          if (d <= 0 || d > 4096) return make_error("bad shape in " + manifest.string() + " for " + t.name);
+          t.shape.push_back(d);
+          n *= static_cast<size_t>(d);
+        }
+        t.data.resize(n);
+        if (w.contains("quantization")) {
+          const auto& q = w.at("quantization");
+          if (q.at("dtype").get<std::string>() != "uint8")
+            return make_error("unsupported quantization in " + manifest.string() + " for " + t.name);
+          const float mn = q.at("min").get<float>(), sc = q.at("scale").get<float>();
+          if (off + n > buf.size()) return make_error(bin.string() + " is too short (at " + t.name + ")");
+          for (size_t i = 0; i < n; ++i) t.data[i] = mn + sc * static_cast<uint8_t>(buf[off + i]);
+          off += n;
+        } else {
+          if (w.at("dtype").get<std::string>() != "float32")
+            return make_error("unsupported dtype in " + manifest.string() + " for " + t.name);
+          if (off + 4 * n > buf.size()) return make_error(bin.string() + " is too short (at " + t.name + ")");
+          std::memcpy(t.data.data(), buf.data() + off, 4 * n);  // little-endian host (x86-64/arm64)
+          off += 4 * n;
+        }
+        out.push_back(std::move(t));
+      }
+  } catch (const std::exception& e) {
+    return make_error("bad face-api manifest " + manifest.string() + ": " + e.what());
+  }
+  if (off != buf.size())
+    return make_error(bin.string() + ": " + std::to_string(buf.size() - off) + " bytes left over (wrong manifest?)");
+  return out;
+}
+
+Result<void> fill_net(anet_type& net, const std::vector<TfTensor>& ts) {
+  // affine_ layers are default-constructed in FC mode: the face net needs per-channel (CONV) mode.
+  dlib::visit_computational_layers(net, [](auto& l) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(l)>, dlib::affine_>) l = dlib::affine_(dlib::CONV_MODE);
+  });
+  {  // one dummy forward pass so that every layer allocates its parameters
+    dlib::matrix<dlib::rgb_pixel> dummy(150, 150);
+    dummy = dlib::rgb_pixel(0, 0, 0);
+    net(dummy);
+  }
+  // visit_computational_layers goes from output to input; collect, then assign input to output.
+  std::vector<std::function<std::string(size_t&)>> fns;
+  dlib::visit_computational_layers(net, [&](auto& l) {
+    using L = std::decay_t<decltype(l)>;
+    if constexpr (std::is_same_v<L, dlib::affine_>) {
+      fns.push_back([&l, &ts](size_t& i) -> std::string {
+        if (i + 2 > ts.size()) return "too few tensors";
+        const auto& g = ts[i++];
+        const auto& b = ts[i++];
+        auto gg = l.get_gamma();
+        auto bb = l.get_beta();
+        if (gg.size() != g.data.size() || bb.size() != b.data.size()) return "size mismatch at " + g.name;
+        std::copy(g.data.begin(), g.data.end(), gg.host());
+        std::copy(b.data.begin(), b.data.end(), bb.host());
+        return {};
+      });
+    } else if constexpr (std::is_same_v<L, dlib::fc_<128, dlib::FC_NO_BIAS>>) {
+      fns.push_back([&l, &ts](size_t& i) -> std::string {
+        if (i + 1 > ts.size()) return "too few tensors";
+        const auto& w = ts[i++];
+        auto& p = l.get_layer_params();
+        if (p.size() != w.data.size()) return "size mismatch at " + w.name;
+        std::copy(w.data.begin(), w.data.end(), p.host());  // [in][out] in both
+        return {};
+      });
+    } else if constexpr (is_con<L>::value) {
+      fns.push_back([&l, &ts](size_t& i) -> std::string {
+        if (i + 2 > ts.size()) return "too few tensors";
+        const auto& f = ts[i++];
+        const auto& b = ts[i++];
+        if (f.shape.size() != 4) return "bad filter shape at " + f.name;
+        const long H = f.shape[0], W = f.shape[1], I = f.shape[2], O = f.shape[3];
+        auto& p = l.get_layer_params();
+        if (p.size() != f.data.size() + b.data.size() || static_cast<long>(b.data.size()) != O)
+          return "size mismatch at " + f.name;
+        float* d = p.host();
+        // tfjs [h][w][in][out] -> dlib [out][in][h][w]; bias appended. Both are cross-correlations: no flip.
+        for (long o = 0; o < O; ++o)
+          for (long c = 0; c < I; ++c)
+            for (long y = 0; y < H; ++y)
+              for (long x = 0; x < W; ++x) d[((o * I + c) * H + y) * W + x] = f.data[((y * W + x) * I + c) * O + o];
+        std::copy(b.data.begin(), b.data.end(), d + f.data.size());
+        return {};
+      });
+    }
+  });
+  std::reverse(fns.begin(), fns.end());
+  size_t i = 0;
+  for (auto& fn : fns) {
+    auto err = fn(i);
+    if (!err.empty()) return make_error("face-api weights do not fit the network: " + err);
+  }
+  if (i != ts.size()) return make_error("face-api weights do not fit the network: " + std::to_string(ts.size() - i) +
+                                        " tensors left over");
+  net.clean();
+  return {};
+}
+
+Result<void> save_net(anet_type& net, const fs::path& out) {
+  std::ostringstream os;
+  try {
+    dlib::serialize(net, os);
+  } catch (const std::exception& e) {
+    return make_error(std::string("cannot serialize the network: ") + e.what());
+  }
+  std::error_code ec;
+  if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
+  return util::write_file_atomic(out, os.str());
+}
+
+Result<void> load_net(anet_type& net, const fs::path& dat) {
+  try {
+    dlib::deserialize(dat.string()) >> net;
+  } catch (const std::exception& e) {
+    return make_error("cannot load face recognition model " + dat.string() + ": " + e.what());
+  }
+  return {};
+}
+
+}  // namespace
+
+struct Encoder::Impl {
+  ModelInfo info;
+  anet_type net;
+};
+
+Encoder::Encoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Encoder::Encoder(const Encoder& o) : impl_(std::make_unique<Impl>(*o.impl_)) {}
+Encoder& Encoder::operator=(const Encoder& o) {
+  if (this != &o) impl_ = std::make_unique<Impl>(*o.impl_);
+  return *this;
+}
+Encoder::Encoder(Encoder&&) noexcept = default;
+Encoder& Encoder::operator=(Encoder&&) noexcept = default;
+Encoder::~Encoder() = default;
+const ModelInfo& Encoder::info() const { return impl_->info; }
+
+Result<std::vector<Descriptor>> Encoder::describe(const std::vector<Chip>& chips, size_t batch) {
+  std::vector<Descriptor> out;
+  out.reserve(chips.size());
+  if (batch == 0) batch = 1;
+  std::vector<dlib::matrix<dlib::rgb_pixel>> imgs;
+  for (size_t start = 0; start < chips.size(); start += batch) {
+    const size_t end = std::min(chips.size(), start + batch);
+    imgs.clear();
+    for (size_t k = start; k < end; ++k) {
+      const Chip& c = chips[k];
+      if (c.size <= 0 || c.rgb.size() != static_cast<size_t>(c.size) * c.size * 3)
+        return make_error("malformed face chip " + std::to_string(k));
+      dlib::matrix<dlib::rgb_pixel> m(c.size, c.size);
+      std::memcpy(&m(0, 0), c.rgb.data(), c.rgb.size());
+      if (c.size != chip_size()) {
+        dlib::matrix<dlib::rgb_pixel> r(chip_size(), chip_size());
+        dlib::resize_image(m, r);
+        m.swap(r);
+      }
+      imgs.push_back(std::move(m));
+    }
+    std::vector<dlib::matrix<float, 0, 1>> d = impl_->net(imgs, imgs.size());
+    for (const auto& v : d) {
+      Descriptor a{};
+      for (int j = 0; j < kDescriptorDims; ++j) a[static_cast<size_t>(j)] = v(j);
+      out.push_back(a);
+    }
+  }
+  return out;
+}
+
+fs::path faceapi_bin_path(const fs::path& models_dir) {
+  return models_dir / "face-api" / "model" / "face_recognition_model.bin";
+}
+fs::path faceapi_manifest_path(const fs::path& models_dir) {
+  return models_dir / "face-api" / "model" / "face_recognition_model-weights_manifest.json";
+}
+
+Result<std::string> sha256_file(const fs::path& p) {
+  auto data = util::read_file(p, 1u << 30);
+  if (!data) return data.error();
+  return util::sha256_hex(*data);
+}
+
+std::string configure_blas_single_thread() {
+  using set_fn = void (*)(int);
+  if (auto* f = reinterpret_cast<set_fn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    f(1);
+    return "openblas";
+  }
+  return "other";
+}
+
+Result<void> convert_faceapi_weights(const fs::path& manifest, const fs::path& bin, const fs::path& out_dat) {
+  auto ts = read_tfjs(manifest, bin);
+  if (!ts) return ts.error();
+  auto net = std::make_unique<anet_type>();
+  FACECAT_TRY(fill_net(*net, *ts));
+  return save_net(*net, out_dat);
+}
+
+Result<Encoder> load_encoder(const ModelSpec& spec) {
+  configure_blas_single_thread();
+  auto impl = std::make_unique<Encoder::Impl>();
+  std::error_code ec;
+  if (!spec.user_dat.empty()) {
+    if (!fs::is_regular_file(spec.user_dat, ec))
+      return make_error("face recognition model not found: " + spec.user_dat.string());
+    auto sha = sha256_file(spec.user_dat);
+    if (!sha) return make_error("cannot read " + spec.user_dat.string() + ": " + sha.error().message);
+    FACECAT_TRY(load_net(impl->net, spec.user_dat));
+    impl->info = ModelInfo{"dlib-dat-" + sha->substr(0, 16), *sha, spec.user_dat, {}};
+    spdlog::debug("face model {} from {}", impl->info.id, spec.user_dat.string());
+    return Encoder(std::move(impl));
+  }
+  const fs::path bin = faceapi_bin_path(spec.models_dir), manifest = faceapi_manifest_path(spec.models_dir);
+  if (!fs::is_regular_file(bin, ec) || !fs::is_regular_file(manifest, ec))
+    return make_error("face-api weights not found in " + (spec.models_dir / "face-api" / "model").string() +
+                      " (run scripts/setup, or set faces.recognition_model to a dlib .dat)");
+  auto sha = sha256_file(bin);
+  if (!sha) return make_error("cannot read " + bin.string() + ": " + sha.error().message);
+  ModelInfo info{"faceapi-resnet-" + sha->substr(0, 16), *sha, bin, {}};
+  const fs::path cache = spec.models_dir / "cache" / (info.id + ".dat");
+  if (fs::is_regular_file(cache, ec)) {
+    auto r = load_net(impl->net, cache);
+    if (r) {
+      info.cache_dat = cache;
+      impl->info = std::move(info);
+      return Encoder(std::move(impl));
+    }
+    spdlog::warn("ignoring the unreadable model cache {}: {}", cache.string(), r.error().message);
+  }
+  auto ts = read_tfjs(manifest, bin);
+  if (!ts) return ts.error();
+  FACECAT_TRY(fill_net(impl->net, *ts));
+  if (auto w = save_net(impl->net, cache); w) {
+    info.cache_dat = cache;
+    spdlog::info("converted the face-api weights into {}", cache.string());
+  } else {
+    spdlog::warn("cannot cache the converted face model in {}: {}", cache.string(), w.error().message);
+  }
+  impl->info = std::move(info);
+  return Encoder(std::move(impl));
+}
+
+}  // namespace facecat::face
