@@ -128,8 +128,131 @@ void in_arena(int threads, F&& f) {
 
 ExactIndex::ExactIndex(const Matrix& m) : m_(m) { model_id_ = m.model_id(); }
 
+namespace {
+// Squared distances between int8 rows and an int8 query, in int32 (max 128·255² fits).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void l2sq_rows_i8(const int8_t* __restrict q,
+                                                                              const int8_t* __restrict x, size_t n,
+                                                                              int32_t* __restrict out) {
+  for (size_t r = 0; r < n; ++r) {
+    const int8_t* xr = x + r * kDims;
+    int32_t acc = 0;
+    for (int j = 0; j < kDims; ++j) {
+      int32_t d = static_cast<int32_t>(xr[j]) - static_cast<int32_t>(q[j]);
+      acc += d * d;
+    }
+    out[r] = acc;
+  }
+}
+}  // namespace
+
+void ExactIndex::build_quantized() const {
+  std::call_once(q_once_, [&] {
+    const size_t n = m_.size();
+    float mx = 0;
+    for (size_t i = 0; i < n * kDims; ++i) mx = std::max(mx, std::fabs(m_.data()[i]));
+    qscale_ = mx > 0 ? mx / 127.0f : 1.0f;
+    q8_.resize(n * kDims);
+    qerr_.resize(n);
+    tbb::parallel_for(size_t(0), n, [&](size_t i) {
+      const float* r = m_.row(i);
+      double e = 0;
+      for (int j = 0; j < kDims; ++j) {
+        float v = std::nearbyint(r[j] / qscale_);
+        int8_t c = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+        q8_[i * kDims + j] = c;
+        double d = static_cast<double>(r[j]) - static_cast<double>(qscale_) * c;
+        e += d * d;
+      }
+      // a little slack for float rounding in the bound arithmetic
+      qerr_[i] = static_cast<float>(std::sqrt(e)) * 1.0001f + 1e-6f;
+    });
+  });
+}
+
 std::vector<Neighbor> ExactIndex::knn(const float* q, int k, float max_distance) const {
   if (k <= 0 || m_.empty()) return {};
+  if (quantized_min_ > 0 && m_.size() >= quantized_min_) return knn_quantized(q, k, max_distance);
+  return knn_float(q, k, max_distance);
+}
+
+// Triangle inequality: with x̃ = s·x8 and q̃ = s·q8, | |q−x| − |q̃−x̃| | ≤ |q−q̃| + |x−x̃|. Phase 1 keeps the k
+// smallest upper bounds and every row whose lower bound does not exceed the k-th upper bound (the final one is
+// smaller than any seen while scanning, so nothing that could be in the top k is dropped); phase 2 computes those
+// rows' float distances.
+std::vector<Neighbor> ExactIndex::knn_quantized(const float* q, int k, float max_distance) const {
+  build_quantized();
+  const size_t n = m_.size();
+  int8_t q8[kDims];
+  double eq = 0;
+  for (int j = 0; j < kDims; ++j) {
+    float v = std::clamp(std::nearbyint(q[j] / qscale_), -127.0f, 127.0f);
+    q8[j] = static_cast<int8_t>(v);
+    double d = static_cast<double>(q[j]) - static_cast<double>(qscale_) * v;
+    eq += d * d;
+  }
+  const float e_q = static_cast<float>(std::sqrt(eq)) * 1.0001f + 1e-6f;
+  const float s = qscale_;
+  const float maxd = std::isinf(max_distance) ? kNoLimit : max_distance * (1.0f + 1e-6f);
+  struct Acc {
+    std::vector<float> ub;  // max-heap of the k smallest upper bounds
+    std::vector<std::pair<float, size_t>> cand;  // (lower bound, row)
+  };
+  constexpr size_t kChunk = 8192;
+  auto scan = [&](const tbb::blocked_range<size_t>& r, Acc acc) {
+    std::vector<int32_t> d(kChunk);
+    for (size_t b = r.begin(); b < r.end(); b += kChunk) {
+      size_t e = std::min(r.end(), b + kChunk);
+      l2sq_rows_i8(q8, q8_.data() + b * kDims, e - b, d.data());
+      float kth = static_cast<int>(acc.ub.size()) < k ? maxd + 2 * e_q + 1.0f : acc.ub.front();
+      for (size_t i = 0; i < e - b; ++i) {
+        float approx = s * std::sqrt(static_cast<float>(d[i]));
+        float slack = e_q + qerr_[b + i];
+        float lb = approx - slack;
+        if (lb > kth || lb > maxd) continue;
+        float ub = approx + slack;
+        acc.cand.emplace_back(lb, b + i);
+        if (static_cast<int>(acc.ub.size()) < k) {
+          acc.ub.push_back(ub);
+          std::push_heap(acc.ub.begin(), acc.ub.end());
+        } else if (ub < acc.ub.front()) {
+          std::pop_heap(acc.ub.begin(), acc.ub.end());
+          acc.ub.back() = ub;
+          std::push_heap(acc.ub.begin(), acc.ub.end());
+        }
+        if (static_cast<int>(acc.ub.size()) >= k) kth = acc.ub.front();
+      }
+    }
+    return acc;
+  };
+  Acc all;
+  in_arena(threads_, [&] {
+    all = tbb::parallel_reduce(tbb::blocked_range<size_t>(0, n, kChunk), Acc{}, scan, [&](Acc a, const Acc& b) {
+      for (float u : b.ub) {
+        if (static_cast<int>(a.ub.size()) < k) {
+          a.ub.push_back(u);
+          std::push_heap(a.ub.begin(), a.ub.end());
+        } else if (u < a.ub.front()) {
+          std::pop_heap(a.ub.begin(), a.ub.end());
+          a.ub.back() = u;
+          std::push_heap(a.ub.begin(), a.ub.end());
+        }
+      }
+      a.cand.insert(a.cand.end(), b.cand.begin(), b.cand.end());
+      return a;
+    });
+  });
+  const float kth = static_cast<int>(all.ub.size()) < k ? kNoLimit : all.ub.front();
+  TopK best(k, squared_limit(max_distance));
+  float tmp;
+  for (auto& [lb, row] : all.cand) {
+    if (lb > kth) continue;
+    l2sq_rows(q, m_.row(row), 1, &tmp);
+    best.push(tmp, row);
+  }
+  return best.result(m_);
+}
+
+std::vector<Neighbor> ExactIndex::knn_float(const float* q, int k, float max_distance) const {
   const size_t n = m_.size();
   const float lim = squared_limit(max_distance);
   constexpr size_t kChunk = 8192;

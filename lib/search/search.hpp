@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,9 +94,20 @@ class ExactIndex : public Index {
   enum class BatchKernel { Sgemm, Scan };
   void set_batch_kernel(BatchKernel k) { batch_kernel_ = k; }
   void set_threads(int n) { threads_ = n; }  // 0 = TBB's default
+  // Single queries against at least this many rows first scan an int8 copy (a quarter of the memory traffic) and
+  // then re-rank, in float, every row the quantisation error bounds cannot rule out: the result is still exact.
+  void set_quantized_min(size_t n) { quantized_min_ = n; }
 
  private:
+  std::vector<Neighbor> knn_float(const float* q, int k, float max_distance) const;
+  std::vector<Neighbor> knn_quantized(const float* q, int k, float max_distance) const;
+  void build_quantized() const;
   const Matrix& m_;
+  size_t quantized_min_ = 50000;
+  mutable std::vector<int8_t> q8_;   // row-major int8 copy: x ≈ scale·q8
+  mutable std::vector<float> qerr_;  // per row: |x − scale·q8|
+  mutable float qscale_ = 0;
+  mutable std::once_flag q_once_;
   std::vector<float> norms_;  // squared norms, for the sgemm path
   BatchKernel batch_kernel_ = BatchKernel::Sgemm;
   int threads_ = 0;
