@@ -144,6 +144,14 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
     search::Matrix cm(model_id);
     for (size_t r : candidates) cm.add(static_cast<int64_t>(r), fs.matrix.row(r));
     auto nn = (*aidx)->knn_batch(cm.data(), cm.size(), opts.k, static_cast<float>(opts.threshold));
+    // faces per label: a label of several faces needs two of them near a candidate, so that one odd face (say a
+    // face confirmed into a person by hand) does not pull a whole group of strangers into that person
+    std::map<std::pair<int64_t, int64_t>, size_t> label_size;
+    for (size_t r : anchors) {
+      const auto& a = fs.meta[r];
+      int64_t p = (a.person_id && a.assignment != "rejected") ? *a.person_id : 0;
+      ++label_size[{p, p ? 0 : a.cluster_id.value_or(0)}];
+    }
     for (size_t ci = 0; ci < candidates.size(); ++ci) {
       const size_t r = candidates[ci];
       const auto& me = fs.meta[r];
@@ -151,13 +159,18 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
       if (me.assignment == "rejected") rejected_from = me.person_id;
       // label = (person, cluster) of the anchor; the vote weight grows as the distance shrinks
       std::map<std::pair<int64_t, int64_t>, double> votes;
+      std::map<std::pair<int64_t, int64_t>, size_t> count;
       for (auto& nb : nn[ci]) {
         const auto& a = fs.meta[static_cast<size_t>(nb.id)];
         int64_t p = (a.person_id && a.assignment != "rejected") ? *a.person_id : 0;
         if (rejected_from && p == *rejected_from) continue;
         int64_t c = a.cluster_id.value_or(0);
         votes[{p, p ? 0 : c}] += opts.threshold - nb.distance + 1e-6;
+        ++count[{p, p ? 0 : c}];
       }
+      for (auto it = votes.begin(); it != votes.end();)
+        if (count[it->first] < std::min<size_t>(2, label_size[it->first])) it = votes.erase(it);
+        else ++it;
       if (votes.empty()) {
         rest.push_back(r);
         continue;

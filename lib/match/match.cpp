@@ -100,9 +100,42 @@ FaceResult Matcher::match(const float* q, const Options& o, const CandidateFilte
 }
 
 Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::filesystem::path& path,
-                                   const face::DetectParams& params, bool chip_mode) {
+                                   const face::DetectParams& params, TargetMode mode) {
   TargetImage t;
-  if (!chip_mode) {
+  if (mode == TargetMode::Crop) {
+    auto bytes = util::read_file(path, 256u << 20);
+    if (!bytes) return bytes.error();
+    std::vector<uchar> buf(bytes->begin(), bytes->end());
+    cv::Mat img = cv::imdecode(buf, cv::IMREAD_COLOR);
+    if (img.empty()) return make_error(path.string() + ": cannot decode the image");
+    const int pad = std::max(img.cols, img.rows) / 2;
+    cv::Mat padded;
+    cv::copyMakeBorder(img, padded, pad, pad, pad, pad, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+    std::vector<uchar> png;
+    cv::imencode(".png", padded, png);
+    face::DetectParams p = params;
+    // measured on face-recognition.js (150 px crops): min_face 40 with half-size black padding identifies 97.9%
+    // (leave-one-out), 50 px 94.8%, 30 px 96.9%; replicated borders or upsampling do worse
+    p.min_face = std::max(20, std::max(img.cols, img.rows) * 4 / 15);
+    auto r = analyzer.analyze_bytes(std::string(png.begin(), png.end()), p);
+    if (r && !r->faces.empty()) {
+      auto best = std::max_element(r->faces.begin(), r->faces.end(),
+                                   [](auto& a, auto& b) { return a.box.width() < b.box.width(); });
+      if (best->has_descriptor) {
+        t.model_id = r->model_id;
+        t.width = img.cols;
+        t.height = img.rows;
+        TargetFace tf;
+        tf.box = face::Box{std::max(0, best->box.left - pad), std::max(0, best->box.top - pad),
+                           std::min(img.cols, best->box.right - pad), std::min(img.rows, best->box.bottom - pad)};
+        std::copy(best->descriptor.begin(), best->descriptor.end(), tf.descriptor.begin());
+        t.faces.push_back(tf);
+        return t;
+      }
+    }
+    mode = TargetMode::Chip;
+  }
+  if (mode == TargetMode::Photo) {
     auto r = analyzer.analyze(path, params);
     if (!r) return r.error();
     t.model_id = r->model_id.empty() ? analyzer.model_id() : r->model_id;

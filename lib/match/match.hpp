@@ -93,10 +93,18 @@ struct TargetImage {
   int width = 0, height = 0;
   std::vector<TargetFace> faces;
 };
-// chip_mode: the image is already an aligned face chip (like dlib's 150×150 chips): it is resized to 150×150 and
-// described as a whole, without detection.
+// How a target image is read:
+//  Photo: detect faces (the detect pipeline);
+//  Chip:  the image is an aligned face chip (like dlib's 150×150 chips): resized to 150×150, described whole;
+//  Crop:  the image is a tight crop around one face (face-recognition.js): it is padded so that the detector and
+//         the landmarks see the whole face, then detected; without a detection it is described as a chip.
+enum class TargetMode { Photo, Chip, Crop };
 Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::filesystem::path& path,
-                                   const face::DetectParams& params, bool chip_mode);
+                                   const face::DetectParams& params, TargetMode mode);
+inline Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::filesystem::path& path,
+                                          const face::DetectParams& params, bool chip_mode) {
+  return describe_image(analyzer, path, params, chip_mode ? TargetMode::Chip : TargetMode::Photo);
+}
 
 // JSON for results (paths through put_path).
 nlohmann::json to_json(const PersonHit& p);

@@ -53,7 +53,8 @@ struct AtomicWriter : faiss::IOWriter {
 
 int choose_nlist(size_t n) {
   // ~4·sqrt(n) lists, at least 16, at most 8192; each list then holds a few hundred vectors.
-  int nl = static_cast<int>(4.0 * std::sqrt(static_cast<double>(n)));
+  // (and at least 39 training points per list, FAISS's own minimum)
+  int nl = static_cast<int>(std::min(4.0 * std::sqrt(static_cast<double>(n)), static_cast<double>(n) / 39.0));
   return std::clamp(nl, 16, 8192);
 }
 

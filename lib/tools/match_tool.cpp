@@ -72,7 +72,7 @@ int match_main(int argc, char** argv) {
   std::string known, format, model, vk_user;
   double tolerance = -1;
   int top = -1, min_face = -1, upsample = -1;
-  bool show_distance = false, chip = false;
+  bool show_distance = false, chip = false, crop = false;
   app.add_option("TARGET", targets, "photos (or folders of photos) to identify")->required();
   app.add_option("--known", known, "folder of known people: one image per person named after the person, or one "
                                    "subfolder per person; no catalog is used");
@@ -83,6 +83,7 @@ int match_main(int argc, char** argv) {
   app.add_option("--top", top, "people and unassigned faces shown per target face " + env_help("search.top"));
   app.add_flag("--show-distance", show_distance, "csv/table: print the distance too");
   app.add_flag("--chip", chip, "the images are already aligned face chips (150×150, like dlib's): no detection");
+  app.add_flag("--crop", crop, "the images are tight crops around one face: padded before detection");
   app.add_option("--min-face", min_face, "smallest face to find in the targets, px " + env_help("faces.min_face"));
   app.add_option("--upsample", upsample, "HOG upsampling " + env_help("faces.upsample"));
   app.add_option("--model", model, "catalog descriptor model (default: the targets' model)");
@@ -118,7 +119,7 @@ int match_main(int argc, char** argv) {
   int failures = 0;
 
   auto describe = [&](const fs::path& p) -> std::optional<match::TargetImage> {
-    auto r = match::describe_image(analyzer, p, dp, chip);
+    auto r = match::describe_image(analyzer, p, dp, chip ? match::TargetMode::Chip : crop ? match::TargetMode::Crop : match::TargetMode::Photo);
     if (!r) {
       spdlog::error("{}", r.error().message);
       ++failures;

@@ -24,10 +24,11 @@ int report_main(int argc, char** argv) {
   std::string out, model;
   std::vector<std::string> targets;
   int per_page = 60, faces_per_page = 400;
-  bool chip = false;
+  bool chip = false, crop = false;
   app.add_option("--out", out, "the report folder (written beside, then swapped into place)")->required();
   app.add_option("--target", targets, "photos for the match sheet (their faces beside ranked candidates)");
   app.add_flag("--chip", chip, "the --target images are already aligned face chips");
+  app.add_flag("--crop", crop, "the --target images are tight crops around one face");
   app.add_option("--people-per-page", per_page, "cards per listing page")->check(CLI::PositiveNumber);
   app.add_option("--faces-per-page", faces_per_page, "thumbnails per person page")->check(CLI::PositiveNumber);
   app.add_option("--model", model, "only faces of this descriptor model");
@@ -70,7 +71,7 @@ int report_main(int argc, char** argv) {
     dp.max_pixels = cfg.get_int("faces.max_pixels");
     for (auto& t : targets) {
       throw_if_interrupted();
-      auto img = match::describe_image(analyzer, t, dp, chip);
+      auto img = match::describe_image(analyzer, t, dp, chip ? match::TargetMode::Chip : crop ? match::TargetMode::Crop : match::TargetMode::Photo);
       if (!img) {
         spdlog::error("{}", img.error().message);
         ++failures;
