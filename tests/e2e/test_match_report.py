@@ -164,7 +164,7 @@ def catalog_flow():
         check(s["new_clusters"] == 0 and s["joined"] == 0, f"a second run is a no-op: {s}")
 
         out = os.path.join(tmp, "report")
-        r = run(["facecat-report", "--catalog", cat, "--out", out, "--people-per-page", "2"], home)
+        r = run(["facecat-report", "--catalog", cat, "--out", out, "--people-per-page", "1"], home)
         rec = r.jsonl()[0] if r.rc == 0 else {}
         check(r.rc == 0 and rec.get("people") == 1 and rec.get("clusters") == 2, f"report summary: {rec} {r.stderr[-300:]}")
         check(rec.get("thumbs_made") == 21 and rec.get("thumbs_missing") == 0, f"a thumbnail per face: {rec}")

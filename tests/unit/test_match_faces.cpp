@@ -12,7 +12,14 @@
 #include "people/people.hpp"
 #include "search/faces.hpp"
 #include "tools/cluster_tool.hpp"
+#include "tools/match_tool.hpp"
 #include "tools/people_tool.hpp"
+#include "tools/report_tool.hpp"
+#include "util/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
 
 using namespace facecat;
 using test::LabeledFace;
@@ -345,4 +352,89 @@ TEST_CASE("match: catalog people are found per person, strangers come out unknow
     CHECK(h.name == std::optional<std::string>("raj"));
     CHECK(h.mutual_friends == std::optional<int>(7));
   }
+}
+
+namespace {
+// Runs a tool in this process with stdout sent to a file; returns what it printed.
+std::string captured(int (*main_fn)(int, char**), std::vector<std::string> args, const std::filesystem::path& file,
+                     int* rc) {
+  std::fflush(stdout);
+  int saved = ::dup(1);
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::dup2(fd, 1);
+  ::close(fd);
+  *rc = run_tool(main_fn, std::move(args));
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  return *util::read_file(file);
+}
+}  // namespace
+
+TEST_CASE("facecat-match and the report's match sheet on a catalog", "[match][report][faces]") {
+  auto johns = test::faces_of_set("dlib");
+  REQUIRE(johns.size() >= 50);
+  test::TempDir tmp;
+  auto path = tmp.p / "r.db";
+  std::vector<LabeledFace> gallery(johns.begin() + 1, johns.end());  // johns[0] is the target
+  {
+    auto cat = test::open_write(path);
+    test::write_catalog(cat, gallery);
+  }
+  const std::string c = path.string();
+  REQUIRE(run_tool(tools::cluster_main, {"facecat-cluster", "--catalog", c, "-q"}) == 0);
+  int rc = 0;
+  auto name = captured(tools::people_main, {"facecat-people", "--catalog", c, "-q", "name", "c1", "First John"},
+                       tmp.p / "o1", &rc);
+  REQUIRE(rc == 0);
+  auto out = captured(tools::match_main,
+                      {"facecat-match", "--catalog", c, "-q", "--chip", johns[0].path, "--format", "jsonl"},
+                      tmp.p / "o2", &rc);
+  REQUIRE(rc == 0);
+  auto rec = nlohmann::json::parse(out.substr(0, out.find('\n')));
+  INFO(out);
+  REQUIRE(rec["people"].size() >= 1);
+  CHECK(rec["model"] == test::model_id());
+  CHECK(rec["match"].is_object());
+  CHECK(rec["people"][0]["distance"].get<double>() <= 0.5);
+  CHECK(rec["people"][0]["within"].get<int>() >= 5);  // aggregated over the person's faces
+  // the matched person is John_Salley's cluster (johns[0] is a Salley chip) whatever its number
+  // csv: face_recognition's form with the person's name (or p<id>)
+  out = captured(tools::match_main, {"facecat-match", "--catalog", c, "-q", "--chip", johns[0].path, "--format", "csv"},
+                 tmp.p / "o3", &rc);
+  CHECK(out.rfind(johns[0].path + ",", 0) == 0);
+  // a descriptor of another model is refused clearly
+  {
+    auto cat = test::open_write(path);
+    cat.db().exec("UPDATE faces SET model_id = 'dlib-dat-0000000000000000'");
+  }
+  out = captured(tools::match_main, {"facecat-match", "--catalog", c, "-q", "--chip", johns[0].path}, tmp.p / "o4", &rc);
+  CHECK(rc == 2);
+  {
+    auto cat = test::open_write(path);
+    cat.db().prepare("UPDATE faces SET model_id = ?").bind_all(test::model_id()).run();
+  }
+  // the report with a match sheet
+  auto rep = tmp.p / "report";
+  out = captured(tools::report_main,
+                 {"facecat-report", "--catalog", c, "-q", "--out", rep.string(), "--chip", "--target", johns[0].path},
+                 tmp.p / "o5", &rc);
+  REQUIRE(rc == 0);
+  auto r = nlohmann::json::parse(out);
+  CHECK(r["match_faces"] == 1);
+  CHECK(r["thumbs_missing"] == 0);
+  auto sheet = util::read_file(rep / "match.html");
+  REQUIRE(sheet);
+  CHECK(sheet->find("match/target-0.jpg") != std::string::npos);
+  CHECK(sheet->find("distance 0.") != std::string::npos);
+  CHECK(std::filesystem::exists(rep / "match" / "target-0.jpg"));
+  // every src= in the sheet exists
+  size_t pos = 0, refs = 0;
+  while ((pos = sheet->find("src=\"", pos)) != std::string::npos) {
+    pos += 5;
+    auto end = sheet->find('"', pos);
+    CHECK(std::filesystem::exists(rep / sheet->substr(pos, end - pos)));
+    ++refs;
+  }
+  CHECK(refs >= 2);  // the target and at least its best candidate
 }
