@@ -135,10 +135,11 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void l2sq_rows_i8(co
                                                                               int32_t* __restrict out) {
   for (size_t r = 0; r < n; ++r) {
     const int8_t* xr = x + r * kDims;
+    // int16 differences squared into int32 sums: GCC turns this into pmaddwd (dot-product pattern)
     int32_t acc = 0;
     for (int j = 0; j < kDims; ++j) {
-      int32_t d = static_cast<int32_t>(xr[j]) - static_cast<int32_t>(q[j]);
-      acc += d * d;
+      int16_t d = static_cast<int16_t>(static_cast<int16_t>(xr[j]) - static_cast<int16_t>(q[j]));
+      acc += static_cast<int32_t>(d) * static_cast<int32_t>(d);
     }
     out[r] = acc;
   }
@@ -166,6 +167,7 @@ void ExactIndex::build_quantized() const {
       // a little slack for float rounding in the bound arithmetic
       qerr_[i] = static_cast<float>(std::sqrt(e)) * 1.0001f + 1e-6f;
     });
+    qerr_max_ = n ? *std::max_element(qerr_.begin(), qerr_.end()) : 0.0f;
   });
 }
 
@@ -204,7 +206,14 @@ std::vector<Neighbor> ExactIndex::knn_quantized(const float* q, int k, float max
       size_t e = std::min(r.end(), b + kChunk);
       l2sq_rows_i8(q8, q8_.data() + b * kDims, e - b, d.data());
       float kth = static_cast<int>(acc.ub.size()) < k ? maxd + 2 * e_q + 1.0f : acc.ub.front();
+      // a cheap first test without sqrt: rows whose integer distance rules them out even with the largest error
+      auto int_limit = [&](float kth) {
+        float lim = (std::min(kth, maxd) + e_q + qerr_max_) / s;
+        return std::isinf(lim) ? kNoLimit : lim * lim * 1.0001f + 1.0f;
+      };
+      float dlim = int_limit(kth);
       for (size_t i = 0; i < e - b; ++i) {
+        if (static_cast<float>(d[i]) > dlim) continue;
         float approx = s * std::sqrt(static_cast<float>(d[i]));
         float slack = e_q + qerr_[b + i];
         float lb = approx - slack;
@@ -219,7 +228,10 @@ std::vector<Neighbor> ExactIndex::knn_quantized(const float* q, int k, float max
           acc.ub.back() = ub;
           std::push_heap(acc.ub.begin(), acc.ub.end());
         }
-        if (static_cast<int>(acc.ub.size()) >= k) kth = acc.ub.front();
+        if (static_cast<int>(acc.ub.size()) >= k) {
+          kth = acc.ub.front();
+          dlim = int_limit(kth);
+        }
       }
     }
     return acc;

@@ -107,6 +107,7 @@ class ExactIndex : public Index {
   mutable std::vector<int8_t> q8_;   // row-major int8 copy: x ≈ scale·q8
   mutable std::vector<float> qerr_;  // per row: |x − scale·q8|
   mutable float qscale_ = 0;
+  mutable float qerr_max_ = 0;
   mutable std::once_flag q_once_;
   std::vector<float> norms_;  // squared norms, for the sgemm path
   BatchKernel batch_kernel_ = BatchKernel::Sgemm;
