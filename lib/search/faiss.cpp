@@ -12,6 +12,7 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -52,9 +53,9 @@ struct AtomicWriter : faiss::IOWriter {
 };
 
 int choose_nlist(size_t n) {
-  // ~4·sqrt(n) lists, at least 16, at most 8192; each list then holds a few hundred vectors.
-  // (and at least 39 training points per list, FAISS's own minimum)
-  int nl = static_cast<int>(std::min(4.0 * std::sqrt(static_cast<double>(n)), static_cast<double>(n) / 39.0));
+  // ~2·sqrt(n) lists (1M: 2000 lists of ~500), at least 16, at most 8192, and at least 39 training points per list
+  // (FAISS's own minimum). Adding n vectors costs n·nlist distances, which dominates the build.
+  int nl = static_cast<int>(std::min(2.0 * std::sqrt(static_cast<double>(n)), static_cast<double>(n) / 39.0));
   return std::clamp(nl, 16, 8192);
 }
 
@@ -116,7 +117,7 @@ Result<std::unique_ptr<FaissIndex>> FaissIndex::open(const Matrix& m, const Fais
       int nlist = opts.nlist > 0 ? opts.nlist : choose_nlist(m.size());
       impl.quantizer = std::make_unique<faiss::IndexFlatL2>(kDims);
       impl.ivf = std::make_unique<faiss::IndexIVFFlat>(impl.quantizer.get(), kDims, static_cast<size_t>(nlist));
-      size_t sample = opts.train_sample ? opts.train_sample : static_cast<size_t>(nlist) * 64;
+      size_t sample = opts.train_sample ? opts.train_sample : static_cast<size_t>(nlist) * 48;
       sample = std::min(sample, m.size());
       std::vector<float> train(sample * kDims);
       std::vector<size_t> rows(m.size());
@@ -189,7 +190,12 @@ std::vector<std::vector<Neighbor>> FaissIndex::knn_batch(const float* q, size_t 
   if (k <= 0 || nq == 0 || impl_->ivf->ntotal == 0) return out;
   std::vector<float> d(nq * static_cast<size_t>(k));
   std::vector<faiss::Index::idx_t> l(nq * static_cast<size_t>(k));
+  // A few queries gain nothing from OpenMP's team (FAISS parallelises over queries) and lose a lot to its barriers
+  // on a busy machine: run them on this thread.
+  const int omp_before = omp_get_max_threads();
+  if (nq < 16) omp_set_num_threads(1);
   impl_->ivf->search(static_cast<faiss::Index::idx_t>(nq), q, k, d.data(), l.data());
+  if (nq < 16) omp_set_num_threads(omp_before);
   const float lim = std::isinf(max_distance) ? kNoLimit : max_distance * max_distance * (1.0f + 1e-6f);
   for (size_t i = 0; i < nq; ++i)
     for (int j = 0; j < k; ++j) {
