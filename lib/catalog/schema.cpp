@@ -166,6 +166,39 @@ CREATE TABLE segments (
   UNIQUE (task_id, scene_index)
 );
 )SQL",
+      // ---- version 2: facecat-vk's crawl state (resumable crawls, no repeated calls or downloads) ------------------
+      R"SQL(
+-- One row per VK user facecat-vk has seen: what is known about the page and when its friend list and its
+-- profile photos were last fetched (NULL: never). A re-run skips people fetched within --max-age.
+CREATE TABLE vk_crawl (
+  vk_id          TEXT PRIMARY KEY,     -- person_sources.external_id for source 'vk'
+  has_photo      INTEGER,              -- from the last user object; NULL when unknown
+  can_access     INTEGER,              -- 1 when the page (friends, photos) is readable with the token used
+  friends_at     INTEGER,              -- unix time the friend list was fetched completely
+  friends_status TEXT,                 -- ok, private, deleted, error
+  friends_count  INTEGER,
+  photos_at      INTEGER,              -- unix time the profile photos were listed
+  photos_status  TEXT                  -- ok, private, deleted, error
+);
+-- Every profile photo listed: pending until downloaded; ok rows point at their files row.
+CREATE TABLE vk_photos (
+  owner_id      TEXT NOT NULL,
+  photo_id      TEXT NOT NULL,
+  url           TEXT NOT NULL,
+  size_type     TEXT,
+  width         INTEGER,
+  height        INTEGER,
+  vk_date       INTEGER,
+  status        TEXT NOT NULL CHECK (status IN ('pending','ok','missing','rejected','error')),
+  error         TEXT,
+  file_id       INTEGER REFERENCES files(id) ON DELETE SET NULL,
+  listed_at     INTEGER NOT NULL,
+  downloaded_at INTEGER,
+  PRIMARY KEY (owner_id, photo_id)
+);
+CREATE INDEX vk_photos_status ON vk_photos(status);
+CREATE INDEX friendships_b ON friendships(source, b);
+)SQL",
   };
   return m;
 }

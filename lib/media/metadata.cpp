@@ -9,8 +9,8 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstring>
-#include <opencv2/videoio.hpp>
 
+#include "media/container.hpp"
 #include "util/text.hpp"
 
 namespace facecat::media {
@@ -177,8 +177,11 @@ Exif parse_exif(std::string_view block, std::string* warning) {
   }
   if (x.gps_lat && std::fabs(*x.gps_lat) > 90) x.gps_lat.reset();
   if (x.gps_lon && std::fabs(*x.gps_lon) > 180) x.gps_lon.reset();
+  // libexif skips an IFD0 whose offset points outside the block without a word: that is corrupt EXIF too.
+  bool ifd0_unreadable = d->ifd[EXIF_IFD_0] == nullptr || d->ifd[EXIF_IFD_0]->count == 0;
   exif_data_unref(d);
   exif_log_unref(log);
+  if (ifd0_unreadable && sink.first_problem.empty()) sink.first_problem = "IFD0 is unreadable (bad offset or count)";
   if (!sink.first_problem.empty() && warning && warning->empty()) *warning = "corrupt EXIF: " + sink.first_problem;
   return x;
 }
@@ -186,8 +189,9 @@ Exif parse_exif(std::string_view block, std::string* warning) {
 namespace {
 
 // ---- per-format headers ------------------------------------------------------------------------------------------
-void jpeg_info(const File& f, uint64_t size, std::string_view tail, MediaInfo& mi) {
+void jpeg_info(const File& f, uint64_t size, std::string_view tail, int64_t last_eoi, MediaInfo& mi) {
   uint64_t off = 2;
+  int64_t sos = -1;
   std::string exif_block;
   for (int segments = 0; segments < 4096; ++segments) {
     auto hdr = f.read(off, 4);
@@ -231,7 +235,10 @@ void jpeg_info(const File& f, uint64_t size, std::string_view tail, MediaInfo& m
         return;
       }
     }
-    if (marker == 0xDA) break;  // start of scan: headers are over
+    if (marker == 0xDA) {  // start of scan: headers are over
+      sos = static_cast<int64_t>(off);
+      break;
+    }
     off += 2 + len;
     if (off >= size) {
       mi.error = "truncated JPEG: ends inside its headers";
@@ -242,10 +249,10 @@ void jpeg_info(const File& f, uint64_t size, std::string_view tail, MediaInfo& m
     mi.error = "corrupt JPEG: no frame header before the image data";
     return;
   }
-  // A complete JPEG ends with EOI (FF D9), possibly followed by padding or a trailer; look in the tail.
-  if (tail.find("\xFF\xD9") == std::string_view::npos) {
-    mi.error = "truncated JPEG: no end-of-image marker";
-  }
+  // A complete JPEG has an EOI (FF D9) after its scan data, possibly followed by a trailer. When the caller
+  // streamed the file it knows the last EOI's offset; otherwise only the tail can be searched.
+  bool complete = last_eoi >= -1 ? last_eoi > sos : tail.find("\xFF\xD9") != std::string_view::npos;
+  if (!complete) mi.error = "truncated JPEG: no end-of-image marker after the image data";
   if (!exif_block.empty()) mi.exif = parse_exif(exif_block, &mi.warning);
 }
 
@@ -408,32 +415,17 @@ void heic_info(const std::filesystem::path& p, MediaInfo& mi) {
   heif_context_free(ctx);
 }
 
-void video_info(const std::filesystem::path& p, MediaInfo& mi) {
-  cv::VideoCapture cap;
-  try {
-    cap.open(p.string(), cv::CAP_FFMPEG);
-  } catch (const cv::Exception& e) {
-    mi.error = std::string("cannot open video: ") + e.what();
-    return;
-  }
-  if (!cap.isOpened()) {
-    mi.error = "cannot open video (corrupt, truncated or no video stream)";
-    return;
-  }
-  int w = static_cast<int>(cap.get(cv::CAP_PROP_FRAME_WIDTH));
-  int h = static_cast<int>(cap.get(cv::CAP_PROP_FRAME_HEIGHT));
-  if (w <= 0 || h <= 0) {
-    mi.error = "video has no frame size (no video stream?)";
-    return;
-  }
-  mi.width = w;
-  mi.height = h;
+void video_info(const std::filesystem::path& p, uint64_t size, MediaInfo& mi) {
+  auto c = read_container(p, mi.type.format, size);
+  mi.width = c.width;
+  mi.height = c.height;
+  mi.error = c.error;
 }
 
 }  // namespace
 
 MediaInfo read_media_info(const std::filesystem::path& path, const Sniffed& type, std::string_view head,
-                          std::string_view tail, uint64_t size) {
+                          std::string_view tail, uint64_t size, int64_t last_jpeg_eoi) {
   MediaInfo mi;
   mi.type = type;
   File f(path);
@@ -442,13 +434,13 @@ MediaInfo read_media_info(const std::filesystem::path& path, const Sniffed& type
     return mi;
   }
   const auto& fmt = type.format;
-  if (fmt == "jpeg") jpeg_info(f, size, tail, mi);
+  if (fmt == "jpeg") jpeg_info(f, size, tail, last_jpeg_eoi, mi);
   else if (fmt == "png") png_info(f, head, tail, mi);
   else if (fmt == "webp") webp_info(f, head, size, mi);
   else if (fmt == "bmp") bmp_info(head, mi);
   else if (fmt == "tiff") tiff_info(f, size, mi);
   else if (fmt == "heic") heic_info(path, mi);
-  else if (type.kind == Kind::Video) video_info(path, mi);
+  else if (type.kind == Kind::Video) video_info(path, size, mi);
   if (mi.error.empty() && (!mi.width || !mi.height) && mi.exif.pixel_x && mi.exif.pixel_y) {
     mi.width = mi.exif.pixel_x;
     mi.height = mi.exif.pixel_y;

@@ -33,8 +33,9 @@ struct MediaInfo {
 
 // Reads header, EXIF and integrity markers. `head`/`tail` are the file's first/last bytes (from hashing),
 // size its length; the file is re-read with pread only where a header lies beyond `head`.
+// last_jpeg_eoi: offset of the last FF D9 in the file (from util::digest_file), -1 if none.
 MediaInfo read_media_info(const std::filesystem::path& path, const Sniffed& type, std::string_view head,
-                          std::string_view tail, uint64_t size);
+                          std::string_view tail, uint64_t size, int64_t last_jpeg_eoi = -2);
 
 // Parse an EXIF block (starting with "Exif\0\0" or a TIFF header). Sets warning on corrupt data.
 Exif parse_exif(std::string_view block, std::string* warning);

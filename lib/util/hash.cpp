@@ -38,6 +38,8 @@ Result<FileDigest> digest_file(const std::filesystem::path& p, size_t head_bytes
   Hasher128 h;
   thread_local std::vector<char> buf(1 << 20);
   std::string ring;  // the last tail_bytes seen
+  bool jpeg = false;
+  bool prev_ff = false;  // the previous chunk ended with 0xFF
   for (;;) {
     ssize_t r = ::read(fd, buf.data(), buf.size());
     if (r < 0) {
@@ -49,6 +51,18 @@ Result<FileDigest> digest_file(const std::filesystem::path& p, size_t head_bytes
     if (r == 0) break;
     size_t n = static_cast<size_t>(r);
     h.update(buf.data(), n);
+    if (d.bytes == 0) jpeg = n >= 3 && std::memcmp(buf.data(), "\xFF\xD8\xFF", 3) == 0;
+    if (jpeg) {
+      // Track the last end-of-image marker anywhere in the file: trailers after EOI are common (phones append
+      // data), so "EOI in the tail" is not enough to tell a complete JPEG from a truncated one.
+      const char* p = buf.data();
+      if (prev_ff && n > 0 && static_cast<unsigned char>(p[0]) == 0xD9) d.last_jpeg_eoi = static_cast<int64_t>(d.bytes) - 1;
+      for (const char* q = p; (q = static_cast<const char*>(std::memchr(q, 0xFF, p + n - q))) != nullptr; ++q) {
+        if (q + 1 < p + n && static_cast<unsigned char>(q[1]) == 0xD9)
+          d.last_jpeg_eoi = static_cast<int64_t>(d.bytes) + (q - p);
+      }
+      prev_ff = static_cast<unsigned char>(p[n - 1]) == 0xFF;
+    }
     if (d.head.size() < head_bytes) d.head.append(buf.data(), std::min(n, head_bytes - d.head.size()));
     if (n >= tail_bytes) {
       ring.assign(buf.data() + n - tail_bytes, tail_bytes);
@@ -58,7 +72,6 @@ Result<FileDigest> digest_file(const std::filesystem::path& p, size_t head_bytes
     }
     d.bytes += n;
   }
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
   d.hash = h.hex();
   d.tail = std::move(ring);

@@ -29,6 +29,7 @@ struct FileDigest {
   uint64_t bytes = 0;    // bytes read
   std::string head;      // the first bytes of the file (for content sniffing)
   std::string tail;      // the last bytes of the file (for truncation checks)
+  int64_t last_jpeg_eoi = -1;  // JPEGs only: offset of the last FF D9 in the file (-1: none)
 };
 // Stream a file once: hash it and keep its head and tail.
 Result<FileDigest> digest_file(const std::filesystem::path& p, size_t head_bytes = 4096, size_t tail_bytes = 4096);

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-BIN_DIR = os.environ.get("FACECAT_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+BIN_DIR = os.path.abspath(os.environ.get("FACECAT_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build")))
 TESTDATA = os.environ.get("FACECAT_TESTDATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "testdata"))
 LOCALE = os.environ.get("FACECAT_TEST_LOCALE", "C.UTF-8")
 

@@ -1,0 +1,16 @@
+// path,name,x,y,width,height for other tools: one row per selected face, boxes in display-frame pixels (what a
+// viewer shows, the same numbers as digiKam's database), unknown faces with an empty name. RFC 4180 quoting;
+// paths are written as their raw bytes.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "digikam/selection.hpp"
+
+namespace facecat::digikam {
+
+std::string csv_field(const std::string& s);
+// The header line plus one line per face; rows counts the faces.
+std::string faces_csv(const std::vector<ExportImage>& images, size_t* rows = nullptr);
+
+}  // namespace facecat::digikam

@@ -1,0 +1,237 @@
+#include "tools/digikam_tool.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <set>
+
+#include "core/exit_codes.hpp"
+#include "core/output.hpp"
+#include "core/signals.hpp"
+#include "core/tool.hpp"
+#include "digikam/csv.hpp"
+#include "digikam/digikam_db.hpp"
+#include "digikam/selection.hpp"
+#include "digikam/xmp.hpp"
+#include "tools/common.hpp"
+#include "util/atomic_file.hpp"
+#include "util/text.hpp"
+
+namespace facecat::tools {
+namespace {
+
+using namespace facecat::digikam;
+
+struct Flags {
+  bool include_suggested = false;
+  bool include_unknown = false;
+  bool compat_names = false;
+  std::string people_tag = "People";
+  std::string digikam_db;
+  std::vector<std::string> root_map;
+  std::vector<std::string> volumes;
+  bool dry_run = false;
+  std::string output;
+};
+
+void report_error(const std::string& path, const std::string& reason, int& errors) {
+  ++errors;
+  spdlog::error("{}: {}", util::utf8_lossy(path), reason);
+  json e = {{"event", "error"}};
+  put_path(e, path);
+  e["reason"] = reason;
+  emit(e);
+}
+
+int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
+  std::set<std::string> written;
+  int created = 0, updated = 0, unchanged = 0;
+  for (const auto& img : images) {
+    throw_if_interrupted();
+    std::string side = sidecar_path(img.path, fl.compat_names);
+    std::error_code ec;
+    if (!std::filesystem::exists(img.path, ec)) {
+      if (!img.faces.empty()) report_error(img.path, "the image is gone (run facecat-scan to update the catalog)", errors);
+      continue;
+    }
+    bool has_existing = std::filesystem::exists(side, ec);
+    if (!has_existing && img.faces.empty()) continue;  // nothing to write and nothing to clean
+    if (!written.insert(side).second) {
+      report_error(img.path, "another image already uses the sidecar " + util::utf8_lossy(side) +
+                                 " (two images differ only in their extension; drop --compat-names)",
+                   errors);
+      continue;
+    }
+    std::string other = sidecar_path(img.path, !fl.compat_names);
+    if (other != side && std::filesystem::exists(other, ec))
+      spdlog::warn("{}: {} exists too; digiKam reads only one of them ({})", util::utf8_lossy(side),
+                   util::utf8_lossy(other), fl.compat_names ? "drop --compat-names?" : "pass --compat-names?");
+
+    XmpContent c;
+    c.stored = img.stored;
+    c.orientation = img.orientation;
+    c.people_tag = fl.people_tag;
+    for (const auto& f : img.faces) {
+      XmpRegion r;
+      if (!f.name.empty()) r.name = f.name;
+      r.stored = display_to_stored(f.display, img.stored, img.orientation);
+      c.regions.push_back(r);
+    }
+    c.people = names_of(img);
+
+    std::optional<std::string> existing;
+    int mode = 0644;
+    if (has_existing) {
+      auto t = util::read_file(side, 64u << 20);
+      if (!t) {
+        report_error(side, "cannot read the existing sidecar: " + t.error().message, errors);
+        continue;
+      }
+      existing = std::move(t).value();
+      struct stat st {};
+      if (::stat(side.c_str(), &st) == 0) mode = static_cast<int>(st.st_mode & 07777);
+    }
+    auto merged = merge_sidecar(existing ? &*existing : nullptr, c);
+    if (!merged) {
+      report_error(side, merged.error().message, errors);
+      continue;
+    }
+    for (const auto& w : merged->warnings) spdlog::warn("{}: {}", util::utf8_lossy(side), w);
+    std::string status;
+    if (existing && *existing == merged->xml) {
+      status = "unchanged";
+      ++unchanged;
+    } else {
+      auto w = util::write_file_atomic(side, merged->xml, mode);
+      if (!w) {
+        report_error(side, w.error().message, errors);
+        continue;
+      }
+      status = existing ? "updated" : "created";
+      ++(existing ? updated : created);
+    }
+    json e = {{"event", "xmp"}, {"status", status}};
+    put_path(e, img.path);
+    put_path(e, side, "sidecar");
+    e["faces"] = img.faces.size();
+    e["names"] = c.people;
+    e["foreign_regions"] = merged->foreign_regions;
+    emit(e);
+  }
+  spdlog::info("sidecars: {} created, {} updated, {} unchanged, {} errors", created, updated, unchanged, errors);
+  return errors ? exit_code::some_failed : exit_code::ok;
+}
+
+int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors) {
+  DbOptions o;
+  o.db_path = fl.digikam_db;
+  o.dry_run = fl.dry_run;
+  for (const auto& m : fl.root_map) o.root_map.push_back(value_or_throw(parse_root_map(m)));
+  for (const auto& v : fl.volumes) {
+    auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+      throw Fatal("--volume expects UUID=MOUNTPOINT, got '" + v + "'", exit_code::usage);
+    o.volumes[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  auto sum = value_or_throw(write_digikam_db(images, o, [](const json& e) { emit(e); }));
+  json e = {{"event", "db-summary"},       {"images", sum.images_matched}, {"not_in_digikam", sum.images_missing},
+            {"faces_added", sum.faces_added}, {"faces_present", sum.faces_present},
+            {"conflicts", sum.faces_conflict}, {"tags_created", sum.tags_created}};
+  if (!sum.backup.empty()) put_path(e, sum.backup, "backup");
+  if (fl.dry_run) e["dry_run"] = true;
+  emit(e);
+  spdlog::info("digiKam database: {} images, {} faces added, {} already there, {} conflicts, {} tags created{}",
+               sum.images_matched, sum.faces_added, sum.faces_present, sum.faces_conflict, sum.tags_created,
+               sum.backup.empty() ? std::string() : "; backup " + sum.backup);
+  if (sum.images_matched == 0 && sum.images_missing > 0) {
+    spdlog::error("none of the {} photos with confirmed faces is in digiKam's database; do the paths differ "
+                  "(--root-map CATALOG_PREFIX=DIGIKAM_PREFIX), or has digiKam not scanned them yet?",
+                  sum.images_missing);
+    return exit_code::some_failed;
+  }
+  return errors ? exit_code::some_failed : exit_code::ok;
+}
+
+int run_csv(const Flags& fl, std::vector<ExportImage>& images, int errors) {
+  size_t rows = 0;
+  std::string text = faces_csv(images, &rows);
+  if (fl.output == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  } else {
+    value_or_throw(util::write_file_atomic(fl.output, text));
+    json e = {{"event", "csv"}, {"rows", rows}};
+    put_path(e, fl.output);
+    emit(e);
+  }
+  spdlog::info("{} faces written to {}", rows, fl.output == "-" ? "stdout" : fl.output);
+  return errors ? exit_code::some_failed : exit_code::ok;
+}
+
+}  // namespace
+
+int digikam_main(int argc, char** argv) {
+  CLI::App app{"facecat-digikam: export people and face regions from the catalog to digiKam.\n"
+               "  xmp  write or merge sidecars (photo.jpg.xmp) that digiKam reads with Settings > Metadata > "
+               "Sidecars > 'Read from sidecar files'\n"
+               "  db   insert confirmed faces into digikam4.db directly (close digiKam first; a backup is made)\n"
+               "  csv  path,name,x,y,width,height in display-frame pixels\n"
+               "Prints one JSON event per file on stdout."};
+  app.set_version_flag("--version", FACECAT_VERSION);
+  app.require_subcommand(0, 1);
+  app.fallthrough();
+  CommonOptions common;
+  add_common_options(app, common);
+  Flags fl;
+  std::string pipeline;
+  app.add_option("--pipeline", pipeline, "the detect pipeline whose faces to export " + env_help("faces.pipeline"));
+
+  auto* xmp = app.add_subcommand("xmp", "write or merge an XMP sidecar for every image with faces");
+  xmp->add_flag("--compat-names", fl.compat_names, "name sidecars photo.xmp instead of photo.jpg.xmp");
+  xmp->add_flag("--include-suggested", fl.include_suggested, "also name faces whose person is only suggested");
+  xmp->add_flag("--include-unknown", fl.include_unknown, "also write unnamed regions for faces of nobody known");
+  xmp->add_option("--people-tag", fl.people_tag, "parent tag of person tags in TagsList (default People)");
+
+  auto* db = app.add_subcommand("db", "insert confirmed faces into digiKam's database (digiKam must be closed)");
+  db->add_option("--digikam-db", fl.digikam_db, "digiKam's digikam4.db")->required();
+  db->add_option("--root-map", fl.root_map,
+                 "OLD=NEW: catalog paths under OLD are under NEW for digiKam (repeatable)");
+  db->add_option("--volume", fl.volumes,
+                 "UUID=MOUNTPOINT: where a volumeid:?uuid= album root is mounted (repeatable)");
+  db->add_flag("--dry-run", fl.dry_run, "report what would be added; change nothing");
+
+  auto* csv = app.add_subcommand("csv", "write path,name,x,y,width,height (display-frame pixels)");
+  csv->add_option("-o,--output", fl.output, "the CSV file to write ('-' for stdout, instead of JSON events)")
+      ->required();
+  csv->add_flag("--include-suggested", fl.include_suggested, "also faces whose person is only suggested");
+  csv->add_flag("--include-unknown", fl.include_unknown, "also faces of nobody known (empty name)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : exit_code::usage;
+  }
+  std::map<std::string, std::string> flags;
+  if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
+  Config cfg;
+  if (!setup_tool("facecat-digikam", common, flags, cfg)) return exit_code::ok;
+  if (!xmp->parsed() && !db->parsed() && !csv->parsed())
+    throw Fatal("say what to write: facecat-digikam xmp, db or csv (see --help)", exit_code::usage);
+
+  SelectOptions so;
+  so.pipeline = cfg.get("faces.pipeline");
+  so.include_suggested = fl.include_suggested && !db->parsed();
+  so.include_unknown = fl.include_unknown && !db->parsed();
+  auto cat = open_catalog(cfg, catalog::Mode::Read);
+  int errors = 0;
+  auto images = select_faces(cat.db(), so, [&](const std::string& p, const std::string& why) {
+    report_error(p, why, errors);
+  });
+  size_t n_faces = 0;
+  for (const auto& i : images) n_faces += i.faces.size();
+  spdlog::debug("{} images with detections, {} faces selected (pipeline {})", images.size(), n_faces, so.pipeline);
+  if (xmp->parsed()) return run_xmp(fl, images, errors);
+  if (db->parsed()) return run_db(fl, images, errors);
+  return run_csv(fl, images, errors);
+}
+
+}  // namespace facecat::tools

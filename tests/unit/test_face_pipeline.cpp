@@ -1,0 +1,299 @@
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+#include "face/descriptor.hpp"
+#include "face/image.hpp"
+#include "face_test_util.hpp"
+#include "util/atomic_file.hpp"
+
+using namespace facecat;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path tmpdir() {
+  static fs::path d = [] {
+    fs::path p = fs::temp_directory_path() / ("facecat-test-face-" + std::to_string(::getpid()));
+    fs::create_directories(p);
+    return p;
+  }();
+  return d;
+}
+
+face::ImageFaces analyze_ok(const fs::path& p, const face::DetectParams& params = {}) {
+  auto r = test::analyzer().analyze(p, params);
+  if (!r) FAIL(r.error().message);
+  return *r;
+}
+
+const face::Face& largest(const face::ImageFaces& im) {
+  REQUIRE_FALSE(im.faces.empty());
+  return *std::max_element(im.faces.begin(), im.faces.end(),
+                           [](const auto& a, const auto& b) { return a.size < b.size; });
+}
+
+std::string file_bytes(const fs::path& p) {
+  auto r = util::read_file(p);
+  REQUIRE(r);
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("face_recognition parity: obama box at upsample 1 and same/different person distances", "[face]") {
+  test::require_face_data();
+  const fs::path fr = test::faces_dir() / "face_recognition";
+  face::DetectParams p;
+  p.upsample = 1;  // face_recognition's default
+  auto o1 = analyze_ok(fr / "obama/obama.jpg", p);
+  REQUIRE(o1.faces.size() == 1);
+  const auto& b = o1.faces[0].box;  // face_recognition: (top, right, bottom, left) = (142, 617, 409, 349)
+  CHECK(std::abs(b.top - 142) <= 3);
+  CHECK(std::abs((b.right - 1) - 617) <= 3);
+  CHECK(std::abs((b.bottom - 1) - 409) <= 3);
+  CHECK(std::abs(b.left - 349) <= 3);
+  CHECK(o1.faces[0].landmarks.size() == 68);
+  CHECK(o1.faces[0].frontalness > 0.5f);
+  CHECK(o1.faces[0].blur > 0);
+  CHECK(o1.model_id == test::analyzer().model_id());
+
+  auto o2 = analyze_ok(fr / "obama/obama2.jpg", p);
+  auto bi = analyze_ok(fr / "biden/biden.jpg", p);
+  const float same = face::descriptor_distance(largest(o1).descriptor, largest(o2).descriptor);
+  const float diff = face::descriptor_distance(largest(o1).descriptor, largest(bi).descriptor);
+  WARN("obama-obama2 " << same << ", obama-biden " << diff);
+  CHECK(same < 0.6f);
+  CHECK(diff > 0.6f);
+}
+
+TEST_CASE("deepface pairs: verification accuracy at 0.6 is at least 95%", "[face][slow]") {
+  test::require_face_data();
+  const fs::path dir = test::faces_dir() / "deepface";
+  std::ifstream in(dir / "pairs.csv");
+  if (!in) test::skip("deepface/pairs.csv absent");
+  std::vector<std::tuple<std::string, std::string, int>> pairs;
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string a, b, s;
+    std::getline(ss, a, ',');
+    std::getline(ss, b, ',');
+    std::getline(ss, s, ',');
+    if (!a.empty() && !b.empty()) pairs.emplace_back(a, b, std::atoi(s.c_str()));
+  }
+  REQUIRE(pairs.size() > 500);
+  std::map<std::string, std::optional<face::Descriptor>> cache;  // each image described once
+  auto desc = [&](const std::string& rel) -> std::optional<face::Descriptor> {
+    auto it = cache.find(rel);
+    if (it != cache.end()) return it->second;
+    auto bytes = file_bytes(dir / rel);
+    auto h = face::read_image_header(bytes);
+    REQUIRE(h);
+    face::DetectParams p;  // portraits: the face is at least ~1/12 of the long side
+    p.min_face = std::max(80, std::max(h->width, h->height) / 12);
+    auto r = test::analyzer().analyze_bytes(bytes, p);
+    std::optional<face::Descriptor> d;
+    if (r && !r->faces.empty()) d = largest(*r).descriptor;
+    if (!d) WARN("no face in " << rel);
+    cache[rel] = d;
+    return d;
+  };
+  int right = 0, total = 0;
+  for (auto& [a, b, same] : pairs) {
+    auto da = desc(a), db = desc(b);
+    ++total;
+    if (!da || !db) continue;  // counts as wrong
+    const bool pred = face::descriptor_distance(*da, *db) < 0.6f;
+    if (pred == (same == 1)) ++right;
+  }
+  const double acc = double(right) / total;
+  WARN("deepface pairs: " << right << "/" << total << " = " << acc * 100 << "% (" << cache.size() << " images)");
+  CHECK(acc >= 0.95);
+}
+
+TEST_CASE("group photos: face counts", "[face]") {
+  test::require_face_data();
+  // Obama and Biden, plus a child at the bottom-right edge looking down: HOG honestly finds that one too
+  // (score ~0.27, frontalness ~0.16), so: three faces, and the two surest are the two large ones.
+  auto im = analyze_ok(test::faces_dir() / "face_recognition/_groups_unlabeled/obama_and_biden.jpg");
+  REQUIRE(im.faces.size() == 3);
+  std::vector<face::Face> byscore = im.faces;
+  std::sort(byscore.begin(), byscore.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+  CHECK(byscore[0].size >= 150);
+  CHECK(byscore[1].size >= 150);
+  CHECK(byscore[0].frontalness > 0.5f);
+  CHECK(byscore[2].score < 0.6);
+  face::DetectParams up;
+  up.upsample = 1;
+  auto two = analyze_ok(test::faces_dir() / "face_recognition/_groups_unlabeled/two_people.jpg", up);
+  CHECK(two.faces.size() == 2);
+}
+
+TEST_CASE("EXIF orientation: rotated copies give the same faces in the displayed frame", "[face]") {
+  test::require_face_data();
+  if (std::system("exiftool -ver >/dev/null 2>&1") != 0) test::skip("exiftool absent");
+  const fs::path src = test::faces_dir() / "face_recognition/obama/obama.jpg";
+  cv::Mat upright = cv::imread(src.string(), cv::IMREAD_COLOR);
+  REQUIRE_FALSE(upright.empty());
+  const fs::path up_path = tmpdir() / "upright.jpg";
+  REQUIRE(cv::imwrite(up_path.string(), upright, {cv::IMWRITE_JPEG_QUALITY, 95}));
+  for (int min_face : {80, 200}) {  // 200: reduced (1/2) decode for detection
+    face::DetectParams p;
+    p.min_face = min_face;
+    auto ref = analyze_ok(up_path, p);
+    REQUIRE(ref.faces.size() == 1);
+    if (min_face == 200) CHECK(ref.detect_reduction == 2);
+    const auto rb = ref.faces[0].box;
+    for (int orient : {3, 6, 8}) {
+      cv::Mat stored;  // the pixels as stored, so that applying `orient` shows `upright`
+      if (orient == 3) cv::rotate(upright, stored, cv::ROTATE_180);
+      if (orient == 6) cv::rotate(upright, stored, cv::ROTATE_90_COUNTERCLOCKWISE);
+      if (orient == 8) cv::rotate(upright, stored, cv::ROTATE_90_CLOCKWISE);
+      const fs::path f = tmpdir() / ("orient" + std::to_string(orient) + ".jpg");
+      REQUIRE(cv::imwrite(f.string(), stored, {cv::IMWRITE_JPEG_QUALITY, 95}));
+      const std::string cmd = "exiftool -q -Orientation#=" + std::to_string(orient) + " -overwrite_original '" +
+                              f.string() + "' >/dev/null 2>&1";
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      auto im = analyze_ok(f, p);
+      INFO("orientation " << orient << " min_face " << min_face);
+      CHECK(im.width == upright.cols);
+      CHECK(im.height == upright.rows);
+      REQUIRE(im.faces.size() == 1);
+      const auto b = im.faces[0].box;
+      const int tol = std::max(8, rb.width() / 10);
+      CHECK(std::abs(b.left - rb.left) <= tol);
+      CHECK(std::abs(b.top - rb.top) <= tol);
+      CHECK(std::abs(b.right - rb.right) <= tol);
+      CHECK(std::abs(b.bottom - rb.bottom) <= tol);
+      CHECK(face::descriptor_distance(im.faces[0].descriptor, ref.faces[0].descriptor) < 0.15f);
+    }
+  }
+}
+
+TEST_CASE("odd but valid images: gray, CMYK, 16-bit PNG, PNG with alpha, WebP named .jpg, 1x1", "[face]") {
+  test::require_face_data();
+  const fs::path src = test::faces_dir() / "face_recognition/obama/obama.jpg";
+  cv::Mat bgr = cv::imread(src.string(), cv::IMREAD_COLOR);
+  auto ref = analyze_ok(src);
+  REQUIRE(ref.faces.size() == 1);
+  auto same_face = [&](const fs::path& f, float max_dist) {
+    INFO(f.string());
+    auto im = analyze_ok(f);
+    REQUIRE(im.faces.size() == 1);
+    CHECK(std::abs(im.faces[0].box.left - ref.faces[0].box.left) <= 8);
+    CHECK(face::descriptor_distance(im.faces[0].descriptor, ref.faces[0].descriptor) < max_dist);
+  };
+  cv::Mat gray;
+  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+  REQUIRE(cv::imwrite((tmpdir() / "gray.jpg").string(), gray));
+  same_face(tmpdir() / "gray.jpg", 0.35f);
+
+  cv::Mat b16;
+  bgr.convertTo(b16, CV_16UC3, 257.0);
+  REQUIRE(cv::imwrite((tmpdir() / "deep.png").string(), b16));
+  same_face(tmpdir() / "deep.png", 0.05f);
+
+  cv::Mat bgra;
+  cv::cvtColor(bgr, bgra, cv::COLOR_BGR2BGRA);
+  REQUIRE(cv::imwrite((tmpdir() / "alpha.png").string(), bgra));
+  same_face(tmpdir() / "alpha.png", 0.05f);
+
+  if (std::system("convert -version >/dev/null 2>&1") == 0) {
+    const std::string cmd = "convert '" + src.string() + "' -colorspace CMYK '" + (tmpdir() / "cmyk.jpg").string() + "'";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    auto h = face::read_image_header(file_bytes(tmpdir() / "cmyk.jpg"));
+    REQUIRE(h);
+    same_face(tmpdir() / "cmyk.jpg", 0.2f);
+  } else {
+    WARN("ImageMagick absent: CMYK case not run");
+  }
+
+  auto webp = test::faces_dir() / "deepface/Scarlett/img47.jpg";
+  auto wh = face::read_image_header(file_bytes(webp));
+  REQUIRE(wh);
+  CHECK(wh->format == "webp");
+  CHECK(wh->width == 1350);
+  CHECK(wh->height == 1800);
+  face::DetectParams p;
+  p.min_face = 150;
+  auto wi = analyze_ok(webp, p);
+  CHECK(wi.format == "webp");
+  CHECK(wi.faces.size() >= 1);
+
+  cv::Mat one(1, 1, CV_8UC3, cv::Scalar(10, 20, 30));
+  for (const char* ext : {".jpg", ".png"}) {
+    fs::path f = tmpdir() / (std::string("one") + ext);
+    REQUIRE(cv::imwrite(f.string(), one));
+    auto im = analyze_ok(f);
+    CHECK(im.width == 1);
+    CHECK(im.height == 1);
+    CHECK(im.faces.empty());
+  }
+}
+
+TEST_CASE("bad images: one clear error each", "[face]") {
+  test::require_face_data();
+  const std::string jpg = file_bytes(test::faces_dir() / "face_recognition/obama/obama.jpg");
+  auto err = [](const std::string& bytes, face::DetectParams p = {}) {
+    auto r = test::analyzer().analyze_bytes(bytes, p);
+    REQUIRE_FALSE(r);
+    return r.error().message;
+  };
+  CHECK_THAT(err(jpg.substr(0, jpg.size() / 2)), Catch::Contains("truncated"));
+  CHECK_THAT(err(jpg.substr(0, 200)), Catch::Contains("JPEG"));
+  std::string garbage = jpg.substr(0, 2) + std::string(5000, '\x42');
+  CHECK_FALSE(err(garbage).empty());
+  CHECK_THAT(err("hello, I am a text file\n"), Catch::Contains("not an image"));
+  CHECK_THAT(err(""), Catch::Contains("not an image"));
+
+  // A PNG whose header claims 20000x20000: refused before decoding.
+  std::string png = "\x89PNG\r\n\x1A\n";
+  png += std::string("\0\0\0\x0dIHDR", 8);
+  png += std::string("\0\0\x4e\x20\0\0\x4e\x20\x08\x02\0\0\0", 13);
+  png += std::string("\0\0\0\0", 4);  // CRC (never checked: we stop at the header)
+  face::DetectParams p;
+  p.max_pixels = 100'000'000;
+  auto m = err(png, p);
+  CHECK_THAT(m, Catch::Contains("max_pixels"));
+  CHECK_THAT(m, Catch::Contains("20000x20000"));
+  // and a PNG that is only a header (not a bomb) is a decode error, not a crash
+  p.max_pixels = 1'000'000'000;
+  CHECK_FALSE(err(png, p).empty());
+
+  auto r = test::analyzer().analyze(tmpdir() / "does-not-exist.jpg", {});
+  REQUIRE_FALSE(r);
+}
+
+TEST_CASE("crops and chips are written atomically under the face id", "[face]") {
+  test::require_face_data();
+  face::DetectParams p;
+  p.keep_crops = true;
+  p.keep_chips = true;
+  auto im = analyze_ok(test::faces_dir() / "face_recognition/_groups_unlabeled/obama_and_biden.jpg", p);
+  REQUIRE_FALSE(im.faces.empty());
+  const fs::path out = tmpdir() / "crops";
+  for (size_t i = 0; i < im.faces.size(); ++i) {
+    auto c = face::write_crop(im.faces[i], out, "face" + std::to_string(i));
+    REQUIRE(c);
+    cv::Mat m = cv::imread(c->string());
+    REQUIRE_FALSE(m.empty());
+    const auto& b = im.faces[i].box;
+    CHECK(m.cols >= b.width());  // box plus margin (clipped at the image border)
+    auto ch = face::write_chip(im.faces[i], out, "face" + std::to_string(i));
+    REQUIRE(ch);
+    cv::Mat cm = cv::imread(ch->string());
+    CHECK(cm.cols == 150);
+    CHECK(cm.rows == 150);
+  }
+  for (auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+  CHECK_FALSE(face::write_crop(im.faces[0], out, "../evil"));
+  face::Face nocrop;
+  CHECK_FALSE(face::write_crop(nocrop, out, "x"));
+}
