@@ -91,7 +91,7 @@ const std::vector<OptionSpec>& option_specs() {
       {"search.faiss_min", "FACECAT_FAISS_MIN", "200000", OptType::Int,
        "use the FAISS index (persisted beside the catalog) from this many descriptors on; 0 = always exact"},
       {"search.nprobe", "FACECAT_FAISS_NPROBE", "0", OptType::Int,
-       "FAISS lists searched per query; 0 = nlist/64 (at least 16), measured to keep recall@1 >= 99%"},
+       "FAISS lists searched per query; 0 = nlist/32 (at least 16), measured to keep recall@1 >= 99%"},
       {"search.top", "FACECAT_MATCH_TOP", "5", OptType::Int, "candidates shown per target face (people and faces)"},
       // [clustering] (facecat-cluster)
       {"clustering.threshold", "FACECAT_CLUSTER_THRESHOLD", "0.5", OptType::Double,
