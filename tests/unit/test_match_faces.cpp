@@ -178,7 +178,7 @@ TEST_CASE("clustering: pairwise F1 >= 0.9 on face-recognition.js", "[cluster][fa
   }
 }
 
-TEST_CASE("people: name, merge, forget round trips; confirmed faces stay put through re-clustering",
+TEST_CASE("people: name, merge, forget round trips, and confirmed faces stay put through re-clustering",
           "[people][cluster][faces]") {
   auto johns = test::faces_of_set("dlib");
   REQUIRE(johns.size() >= 50);
