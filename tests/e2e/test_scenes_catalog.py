@@ -109,8 +109,10 @@ with TempDir() as tmp:
     if os.path.exists(os.path.join(BIN_DIR, "facecat-detect")):
         r = run(["facecat-detect", "--catalog", cat], home, timeout=900)
         check_eq(r.rc, 0, "facecat-detect on the catalog: exit code")
+        # The first task was replaced by the same-params re-run: look at the video's current tasks.
         linked = q(cat, "SELECT s.scene_index, count(fc.id) FROM faces fc JOIN files f ON fc.file_hash = f.hash "
-                        "JOIN segments s ON f.segment_id = s.id WHERE s.task_id = ? GROUP BY s.scene_index", task)
+                        "JOIN segments s ON f.segment_id = s.id JOIN video_tasks t ON s.task_id = t.id "
+                        "WHERE t.file_id = ? GROUP BY s.scene_index", vid)
         check(len(linked) >= 3, f"faces found on Megamind's frames, linked to their segments ({linked})")
     else:
         print("SKIPPED (part): facecat-detect is not built yet; the faces-on-frames check of this test waits for it")
