@@ -36,7 +36,7 @@ struct Flags {
 
 void report_error(const std::string& path, const std::string& reason, int& errors) {
   ++errors;
-  spdlog::error("{}: {}", util::utf8_lossy(path), reason);
+  spdlog::error("{}: {}", util::printable(path), reason);
   json e = {{"event", "error"}};
   put_path(e, path);
   e["reason"] = reason;
@@ -64,8 +64,8 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     }
     std::string other = sidecar_path(img.path, !fl.compat_names);
     if (other != side && std::filesystem::exists(other, ec))
-      spdlog::warn("{}: {} exists too; digiKam reads only one of them ({})", util::utf8_lossy(side),
-                   util::utf8_lossy(other), fl.compat_names ? "drop --compat-names?" : "pass --compat-names?");
+      spdlog::warn("{}: {} exists too; digiKam reads only one of them ({})", util::printable(side),
+                   util::printable(other), fl.compat_names ? "drop --compat-names?" : "pass --compat-names?");
 
     XmpContent c;
     c.stored = img.stored;
@@ -96,7 +96,7 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
       report_error(side, merged.error().message, errors);
       continue;
     }
-    for (const auto& w : merged->warnings) spdlog::warn("{}: {}", util::utf8_lossy(side), w);
+    for (const auto& w : merged->warnings) spdlog::warn("{}: {}", util::printable(side), w);
     std::string status;
     if (existing && *existing == merged->xml) {
       status = "unchanged";

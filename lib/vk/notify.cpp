@@ -31,6 +31,8 @@ Result<std::string> message_from_match(const std::string& jsonl, const std::stri
   for (; std::getline(in, line); ) {
     ++lineno;
     if (util::trim(line).empty()) continue;
+    if (!util::is_valid_utf8(line))
+      return make_error(source_name + ":" + std::to_string(lineno) + ": not valid UTF-8", exit_code::usage);
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return make_error(source_name + ":" + std::to_string(lineno) + ": not a JSON object", exit_code::usage);
