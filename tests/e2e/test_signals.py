@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakevk"))
-from facecat_test import (TESTDATA, TempDir, check, check_eq, check_locale, clean_env, finish,  # noqa: E402
+from facecat_test import (BIN_DIR, TESTDATA, TempDir, check, check_eq, check_locale, clean_env, finish,  # noqa: E402
                           need_program, run, tool)
 
 EXPECT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
@@ -103,7 +103,16 @@ def scan_part(tmp, home):
     check_eq((rc, err), (141, b""), "reader closes early: exit 141, quietly")
 
 
+def built(name):
+    if os.path.exists(os.path.join(BIN_DIR, name)):
+        return True
+    print(f"note: {BIN_DIR}/{name} was not built; its part is skipped")
+    return False
+
+
 def vk_part(tmp, home):
+    if not built("facecat-vk"):
+        return
     if not os.path.isdir(os.path.join(TESTDATA, "faces")):
         print("note: test data absent; facecat-vk fetch signals skipped")
         return
@@ -132,6 +141,8 @@ def vk_part(tmp, home):
 
 
 def digikam_part(tmp, home):
+    if not built("facecat-digikam"):
+        return
     import digikam_fixture as fx
     need_program("convert")
     d = os.path.join(tmp, "dk")
