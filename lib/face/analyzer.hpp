@@ -16,7 +16,11 @@
 namespace facecat::face {
 
 struct DetectParams {
-  int min_face = 80;           // smallest face to find, in original-image pixels (HOG's window is ~80 px)
+  // The smallest face to find, in original-image pixels, is max(min_face, min_face_fraction × the long side):
+  // 80 px for photos up to 4000 px, 120 px for a 6000 px photo. It sets the detection scale: the image is
+  // scanned so that this size becomes 72 px, where dlib's HOG finds 99% of faces (bench/README.md).
+  int min_face = 80;           // absolute floor, in original-image pixels
+  double min_face_fraction = 0.02;  // of the image's long side; 0 = use min_face alone
   int upsample = 0;            // extra ×2 steps on top of the min_face scale (face_recognition's number_of_times_to_upsample)
   int64_t max_pixels = 100'000'000;  // refuse larger images before decoding
   bool landmarks = true;       // false: boxes only (no landmarks, chips, descriptors)
@@ -56,6 +60,8 @@ struct Face {
 struct ImageFaces {
   std::string format;        // from the content
   int width = 0, height = 0; // displayed frame, full resolution
+  int min_face = 0;          // the effective smallest face (DetectParams), in original-image pixels
+  double detect_scale = 0;   // scan scale of HOG's first pyramid level relative to the full-resolution image
   int detect_reduction = 1;  // JPEG DCT scaling used for detection (1 = full decode)
   int landmark_reduction = 1;
   std::string model_id;      // Encoder::model_id() of the descriptors (empty when none were computed)

@@ -7,11 +7,14 @@
 #include <cstring>
 #include <dlib/dnn.h>
 #include <fstream>
+#include <cmath>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sstream>
 
+#include "face/dnn_resnet.hpp"
 #include "util/atomic_file.hpp"
 #include "util/hash.hpp"
 
@@ -188,12 +191,124 @@ Result<void> load_net(anet_type& net, const fs::path& dat) {
   return {};
 }
 
+// The weights of a loaded network, in forward order, for the OpenCV DNN build (dnn_resnet.cpp).
+Result<std::shared_ptr<detail::ResNetWeights>> extract_weights(anet_type& net) {
+  auto w = std::make_shared<detail::ResNetWeights>();
+  std::vector<std::function<std::string()>> fns;  // collected output -> input, run input -> output
+  dlib::visit_computational_layers(net, [&](auto& l) {
+    using L = std::decay_t<decltype(l)>;
+    if constexpr (std::is_same_v<L, dlib::affine_>) {
+      fns.push_back([&l, w]() -> std::string {
+        if (w->convs.empty()) return "affine layer before any conv";
+        auto& u = w->convs.back();
+        const auto g = l.get_gamma();
+        const auto b = l.get_beta();
+        if (g.size() != size_t(u.out) || b.size() != size_t(u.out)) return "affine size mismatch";
+        u.gamma.assign(g.host(), g.host() + g.size());
+        u.beta.assign(b.host(), b.host() + b.size());
+        return {};
+      });
+    } else if constexpr (std::is_same_v<L, dlib::fc_<128, dlib::FC_NO_BIAS>>) {
+      fns.push_back([&l, w]() -> std::string {
+        const auto& p = l.get_layer_params();
+        w->fc.assign(p.host(), p.host() + p.size());
+        return {};
+      });
+    } else if constexpr (is_con<L>::value) {
+      fns.push_back([&l, w]() -> std::string {
+        const auto& p = l.get_layer_params();
+        detail::ConvUnit u;
+        u.out = int(l.num_filters());
+        u.k = int(l.nr());
+        if (l.nc() != l.nr() || l.stride_y() != l.stride_x() || l.padding_y() != l.padding_x())
+          return "non-square conv";
+        u.stride = int(l.stride_y());
+        u.pad = int(l.padding_y());
+        const size_t per_in = size_t(u.out) * size_t(u.k) * size_t(u.k);
+        const bool bias = (p.size() - size_t(u.out)) % per_in == 0;
+        const size_t nw = bias ? p.size() - size_t(u.out) : p.size();
+        if (nw % per_in != 0) return "conv size mismatch";
+        u.in = int(nw / per_in);
+        u.w.assign(p.host(), p.host() + nw);  // dlib: [out][in][h][w], then the bias
+        if (bias) u.b.assign(p.host() + nw, p.host() + p.size());
+        w->convs.push_back(std::move(u));
+        return {};
+      });
+    }
+  });
+  std::reverse(fns.begin(), fns.end());
+  for (auto& fn : fns)
+    if (auto err = fn(); !err.empty()) return make_error("cannot read the face net's weights: " + err);
+  for (const auto& u : w->convs)
+    if (u.gamma.empty()) return make_error("cannot read the face net's weights: a conv without affine");
+  return w;
+}
+
+// A fixed, face-free test pattern: enough to exercise every weight.
+Chip test_chip() {
+  Chip c;
+  c.size = 150;
+  c.rgb.resize(150 * 150 * 3);
+  for (int y = 0; y < 150; ++y)
+    for (int x = 0; x < 150; ++x)
+      for (int k = 0; k < 3; ++k)
+        c.rgb[size_t((y * 150 + x) * 3 + k)] =
+            uint8_t(127.5 + 127.5 * std::sin(0.05 * x * (k + 1) + 0.07 * y + 0.9 * k) * std::cos(0.03 * (x - y)));
+  return c;
+}
+
 }  // namespace
 
 struct Encoder::Impl {
   ModelInfo info;
   anet_type net;
+  std::optional<detail::DnnResNet> dnn;  // set: describe() runs OpenCV DNN
+  std::string backend = "dlib";
+  std::vector<Descriptor> describe_dlib(std::vector<dlib::matrix<dlib::rgb_pixel>>& imgs) {
+    std::vector<Descriptor> out;
+    std::vector<dlib::matrix<float, 0, 1>> d = net(imgs, imgs.size());
+    for (const auto& v : d) {
+      Descriptor a{};
+      for (int j = 0; j < kDescriptorDims; ++j) a[static_cast<size_t>(j)] = v(j);
+      out.push_back(a);
+    }
+    return out;
+  }
+  Result<void> setup_backend(const std::string& backend);
 };
+
+// Builds the OpenCV DNN twin of the dlib net and keeps it when it agrees with dlib (ModelSpec::backend).
+Result<void> Encoder::Impl::setup_backend(const std::string& backend) {
+  Impl& impl = *this;
+  if (backend == "dlib") return {};
+  if (backend != "auto" && backend != "opencv")
+    return make_error("unknown face descriptor backend '" + backend + "' (auto, dlib or opencv)");
+  auto fail = [&](const std::string& why) -> Result<void> {
+    if (backend == "opencv") return make_error(why);
+    spdlog::warn("{}; using dlib for descriptors", why);
+    return {};
+  };
+  auto w = extract_weights(impl.net);
+  if (!w) return fail(w.error().message);
+  auto dnn = detail::DnnResNet::build(*w);
+  if (!dnn) return fail(dnn.error().message);
+  const Chip c = test_chip();
+  auto a = dnn->describe({&c});
+  if (!a) return fail(a.error().message);
+  dlib::matrix<dlib::rgb_pixel> m(150, 150);
+  std::memcpy(&m(0, 0), c.rgb.data(), c.rgb.size());
+  std::vector<dlib::matrix<dlib::rgb_pixel>> imgs{m};
+  auto b = impl.describe_dlib(imgs);
+  float worst = 0;
+  for (int j = 0; j < kDescriptorDims; ++j)
+    worst = std::max(worst, std::abs((*a)[0][size_t(j)] - b[0][size_t(j)]));
+  if (!(worst <= 1e-4f))
+    return fail("the OpenCV DNN face net differs from dlib's by " + std::to_string(worst) + " (more than 1e-4)");
+  spdlog::debug("face descriptors by OpenCV DNN (max difference from dlib on the test chip {:.2e})", worst);
+  impl.dnn.emplace(std::move(*dnn));
+  impl.backend = "opencv";
+  return {};
+}
 
 Encoder::Encoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Encoder::Encoder(const Encoder& o) : impl_(std::make_unique<Impl>(*o.impl_)) {}
@@ -205,12 +320,44 @@ Encoder::Encoder(Encoder&&) noexcept = default;
 Encoder& Encoder::operator=(Encoder&&) noexcept = default;
 Encoder::~Encoder() = default;
 const ModelInfo& Encoder::info() const { return impl_->info; }
+const std::string& Encoder::backend() const { return impl_->backend; }
 
 Result<std::vector<Descriptor>> Encoder::describe(const std::vector<Chip>& chips, size_t batch) {
   std::vector<Descriptor> out;
   out.reserve(chips.size());
   if (batch == 0) batch = 1;
   std::vector<dlib::matrix<dlib::rgb_pixel>> imgs;
+  if (impl_->dnn) {
+    std::vector<Chip> resized;  // only chips that are not chip_size() square
+    resized.reserve(chips.size());
+    std::vector<const Chip*> ptrs;
+    for (size_t start = 0; start < chips.size(); start += batch) {
+      const size_t end = std::min(chips.size(), start + batch);
+      ptrs.clear();
+      for (size_t k = start; k < end; ++k) {
+        const Chip& c = chips[k];
+        if (c.size <= 0 || c.rgb.size() != static_cast<size_t>(c.size) * c.size * 3)
+          return make_error("malformed face chip " + std::to_string(k));
+        if (c.size == chip_size()) {
+          ptrs.push_back(&c);
+          continue;
+        }
+        dlib::matrix<dlib::rgb_pixel> m(c.size, c.size), r(chip_size(), chip_size());
+        std::memcpy(&m(0, 0), c.rgb.data(), c.rgb.size());
+        dlib::resize_image(m, r);
+        Chip rc;
+        rc.size = chip_size();
+        rc.rgb.resize(size_t(chip_size()) * chip_size() * 3);
+        std::memcpy(rc.rgb.data(), &r(0, 0), rc.rgb.size());
+        resized.push_back(std::move(rc));
+        ptrs.push_back(&resized.back());
+      }
+      auto d = impl_->dnn->describe(ptrs);
+      if (!d) return d.error();
+      out.insert(out.end(), d->begin(), d->end());
+    }
+    return out;
+  }
   for (size_t start = 0; start < chips.size(); start += batch) {
     const size_t end = std::min(chips.size(), start + batch);
     imgs.clear();
@@ -227,12 +374,8 @@ Result<std::vector<Descriptor>> Encoder::describe(const std::vector<Chip>& chips
       }
       imgs.push_back(std::move(m));
     }
-    std::vector<dlib::matrix<float, 0, 1>> d = impl_->net(imgs, imgs.size());
-    for (const auto& v : d) {
-      Descriptor a{};
-      for (int j = 0; j < kDescriptorDims; ++j) a[static_cast<size_t>(j)] = v(j);
-      out.push_back(a);
-    }
+    auto d = impl_->describe_dlib(imgs);
+    out.insert(out.end(), d.begin(), d.end());
   }
   return out;
 }
@@ -279,6 +422,7 @@ Result<Encoder> load_encoder(const ModelSpec& spec) {
     FACECAT_TRY(load_net(impl->net, spec.user_dat));
     impl->info = ModelInfo{"dlib-dat-" + sha->substr(0, 16), *sha, spec.user_dat, {}};
     spdlog::debug("face model {} from {}", impl->info.id, spec.user_dat.string());
+    FACECAT_TRY(impl->setup_backend(spec.backend));
     return Encoder(std::move(impl));
   }
   const fs::path bin = faceapi_bin_path(spec.models_dir), manifest = faceapi_manifest_path(spec.models_dir);
@@ -294,6 +438,7 @@ Result<Encoder> load_encoder(const ModelSpec& spec) {
     if (r) {
       info.cache_dat = cache;
       impl->info = std::move(info);
+      FACECAT_TRY(impl->setup_backend(spec.backend));
       return Encoder(std::move(impl));
     }
     spdlog::warn("ignoring the unreadable model cache {}: {}", cache.string(), r.error().message);
@@ -308,6 +453,7 @@ Result<Encoder> load_encoder(const ModelSpec& spec) {
     spdlog::warn("cannot cache the converted face model in {}: {}", cache.string(), w.error().message);
   }
   impl->info = std::move(info);
+  FACECAT_TRY(impl->setup_backend(spec.backend));
   return Encoder(std::move(impl));
 }
 

@@ -24,6 +24,11 @@ struct Chip {
 struct ModelSpec {
   std::filesystem::path models_dir;  // holds face-api/model/face_recognition_model{.bin,-weights_manifest.json}
   std::filesystem::path user_dat;    // optional: a dlib .dat (e.g. dlib_face_recognition_resnet_model_v1.dat)
+  // Which implementation runs the network (the weights, and so the model id, are the same):
+  //   "auto"   OpenCV DNN if its descriptor of a test chip agrees with dlib's within 1e-4 at load, else dlib
+  //   "dlib"   dlib's anet_type
+  //   "opencv" OpenCV DNN (an Error at load if it cannot be built or does not agree with dlib)
+  std::string backend = "auto";
 };
 
 struct ModelInfo {
@@ -48,6 +53,8 @@ class Encoder {
   const ModelInfo& info() const;
   const std::string& model_id() const { return info().id; }
   static constexpr int chip_size() { return 150; }
+  // "dlib" or "opencv": the implementation that describe() runs (see ModelSpec::backend).
+  const std::string& backend() const;
 
   // One 128-d descriptor per chip (chips must be chip_size() square; others are resized). Runs the net in
   // batches of `batch` chips. Returns an Error for malformed chips.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -18,6 +19,7 @@
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "media/metadata.hpp"
+#include "scan/register.hpp"
 #include "util/hash.hpp"
 #include "util/text.hpp"
 
@@ -172,41 +174,11 @@ class Walker {
 struct Work {
   Stat st;
   const Known* known = nullptr;  // the row at the same path, if any
-  // results
-  bool read_failed = false;      // could not read the file at all: not registered
-  std::string hash;
-  media::MediaInfo info;
-  bool media = false;            // image or video content
-  std::string error;             // content error: registered with this error
-  uint64_t bytes = 0;
+  FileFacts f;                   // filled by probe_file in the parallel stage
 };
 
 void process(Work& w, const Options& opts) {
-  auto name = fs::path(w.st.path).filename().string();
-  bool media_name = media::has_media_extension(name);
-  if (static_cast<uint64_t>(w.st.size) > opts.max_file_bytes) {
-    w.read_failed = true;
-    w.error = "larger than the " + std::to_string(opts.max_file_bytes >> 20) + " MiB limit (scan.max_file_mb)";
-    return;
-  }
-  auto dg = util::digest_file(w.st.path);
-  if (!dg) {
-    w.read_failed = true;
-    w.error = "cannot read: " + dg.error().message;
-    return;
-  }
-  w.hash = dg->hash;
-  w.bytes = dg->bytes;
-  auto type = media::sniff(dg->head);
-  w.info.type = type;
-  if (type.kind == media::Kind::Other) {
-    if (dg->bytes == 0 && media_name) w.error = "empty file";
-    else if (media_name) w.error = "not an image or video: the content is not any known media format";
-    return;
-  }
-  w.media = true;
-  w.info = media::read_media_info(w.st.path, type, dg->head, dg->tail, dg->bytes, dg->last_jpeg_eoi);
-  if (!w.info.error.empty()) w.error = w.info.error;
+  w.f = probe_file(w.st.path, FileStat{w.st.size, w.st.mtime_ns, w.st.inode, w.st.dev}, opts.max_file_bytes);
 }
 
 }  // namespace
@@ -227,6 +199,13 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     roots_json.push_back(util::utf8_lossy(a));
   }
 
+  auto phase_start = std::chrono::steady_clock::now();
+  auto phase = [&](const char* what) {
+    auto t = std::chrono::steady_clock::now();
+    spdlog::debug("scan phase: {} took {:.3f} s", what, std::chrono::duration<double>(t - phase_start).count());
+    phase_start = t;
+  };
+
   // Mark scans that died (SIGKILL) as interrupted, then register this one.
   db.exec("UPDATE scans SET status='interrupted' WHERE status='running'");
   int64_t scan_id;
@@ -238,8 +217,17 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     scan_id = db.last_insert_id();
   }
 
+  Counts walk_counts;
+  auto walk_future = std::async(std::launch::async, [&] {
+    std::vector<Stat> out;
+    Walker w(opts, walk_counts, emit);
+    for (const auto& r : roots) w.walk_root(r, out);
+    return out;
+  });
+
   // Everything the catalog knows under the roots.
   std::unordered_map<std::string, Known> known;
+  known.reserve(static_cast<size_t>(db.scalar_int("SELECT count(*) FROM files").value_or(0)));
   {
     auto s = db.prepare("SELECT id, path, size, mtime_ns, inode, ifnull(hash,''), status FROM files "
                         "WHERE (path >= ?1 AND path < ?2) OR path = ?3");
@@ -254,13 +242,14 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     }
   }
 
-  // Walk.
-  std::vector<Stat> stats;
-  {
-    Walker w(opts, counts, emit);
-    for (const auto& r : roots) w.walk_root(r, stats);
-  }
+  phase("loading known files");
+
+  // The walk (filesystem) and loading what the catalog knows (SQLite) are independent: overlap them.
+  std::vector<Stat> stats = walk_future.get();
+  counts.skipped += walk_counts.skipped;
+  counts.errors += walk_counts.errors;
   counts.seen = stats.size();
+  phase("walking (overlapped with loading)");
 
   // Unchanged files need no read at all.
   std::vector<Work> todo;
@@ -285,6 +274,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     }
   }
   counts.unchanged = unchanged.size();
+  phase("classifying");
   if (opts.emit_unchanged) {
     for (const Stat* st : unchanged) {
       json e = {{"event", "unchanged"}, {"file_id", known.at(st->path).id}, {"hash", known.at(st->path).hash}};
@@ -303,47 +293,18 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   }
   std::set<int64_t> moved_ids;
 
-  auto insert = db.prepare(
-      "INSERT INTO files(path,size,mtime_ns,inode,dev,hash,kind,format,width,height,orientation,taken_at,"
-      "taken_offset,make,model,lens,gps_lat,gps_lon,gps_alt,exposure_time,f_number,iso,focal_length,status,error,"
-      "warning,duplicate_of,first_seen,last_seen,changed_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
-      "?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,'present',?24,?25,?26,?27,?27,?27)");
-  auto update = db.prepare(
-      "UPDATE files SET path=?1,size=?2,mtime_ns=?3,inode=?4,dev=?5,hash=?6,kind=?7,format=?8,width=?9,height=?10,"
-      "orientation=?11,taken_at=?12,taken_offset=?13,make=?14,model=?15,lens=?16,gps_lat=?17,gps_lon=?18,"
-      "gps_alt=?19,exposure_time=?20,f_number=?21,iso=?22,focal_length=?23,status='present',error=?24,warning=?25,"
-      "duplicate_of=?26,last_seen=?27,changed_at=?27 WHERE id=?28");
-  // "+status": keep SQLite on the hash index (the status index would make every lookup a scan).
-  auto find_dup = db.prepare("SELECT id FROM files WHERE hash=?1 AND +status='present' AND id<>?2 "
-                             "ORDER BY id LIMIT 1");
+  auto insert = db.prepare(kInsertFileSql);
+  auto update = db.prepare(kUpdateFileSql);
+  auto find_dup = db.prepare(kFindDuplicateSql);
   auto path_of = db.prepare("SELECT path FROM files WHERE id=?1");
-
-  auto bind_common = [&](catalog::Stmt& s, const Work& w, std::optional<int64_t> dup) {
-    const auto& i = w.info;
-    const auto& x = i.exif;
-    std::string kind = w.media && w.error.empty() ? media::kind_name(i.type.kind)
-                       : w.media                  ? media::kind_name(i.type.kind)
-                                                  : "other";
-    s.bind_blob(1, w.st.path);
-    s.bind(2, w.st.size).bind(3, w.st.mtime_ns).bind(4, w.st.inode).bind(5, w.st.dev);
-    s.bind(6, w.hash).bind(7, kind);
-    if (i.type.format.empty()) s.bind(8, nullptr); else s.bind(8, i.type.format);
-    s.bind(9, i.width).bind(10, i.height).bind(11, x.orientation ? std::optional<int64_t>(*x.orientation) : std::nullopt);
-    s.bind(12, x.taken_at).bind(13, x.taken_offset).bind(14, x.make).bind(15, x.model).bind(16, x.lens);
-    s.bind(17, x.gps_lat).bind(18, x.gps_lon).bind(19, x.gps_alt).bind(20, x.exposure_time).bind(21, x.f_number);
-    s.bind(22, x.iso).bind(23, x.focal_length);
-    if (w.error.empty()) s.bind(24, nullptr); else s.bind(24, w.error);
-    if (i.warning.empty()) s.bind(25, nullptr); else s.bind(25, i.warning);
-    s.bind(26, dup);
-  };
 
   auto event_for = [&](const char* ev, const Work& w, int64_t id) {
     json e = {{"event", ev}};
     put_path(e, w.st.path);
     e["file_id"] = id;
-    e["hash"] = w.hash;
-    const auto& i = w.info;
-    e["kind"] = w.media ? media::kind_name(i.type.kind) : "other";
+    e["hash"] = w.f.hash;
+    const auto& i = w.f.info;
+    e["kind"] = w.f.kind();
     if (!i.type.format.empty()) e["format"] = i.type.format;
     e["size"] = w.st.size;
     e["width"] = i.width ? json(*i.width) : json(nullptr);
@@ -385,17 +346,17 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   };
 
   auto write = [&](Work& w) {
-    if (w.read_failed) {
+    if (w.f.read_failed) {
       ++counts.errors;
-      spdlog::warn("{}: {}", util::printable(w.st.path), w.error);
+      spdlog::warn("{}: {}", util::printable(w.st.path), w.f.error);
       json e = {{"event", "error"}};
       put_path(e, w.st.path);
-      e["reason"] = w.error;
+      e["reason"] = w.f.error;
       emit(e);
       return;
     }
-    counts.bytes_hashed += w.bytes;
-    if (!w.media && w.error.empty()) {
+    counts.bytes_hashed += w.f.bytes;
+    if (!w.f.media && w.f.error.empty()) {
       // Not media: registered as 'other' so that re-scans need not read it again; no event.
       ++counts.skipped;
     }
@@ -407,12 +368,9 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     if (w.known) {
       // Same path, different size/mtime/inode (or a row that was missing and is back).
       id = w.known->id;
-      bool content_changed = w.known->hash != w.hash;
-      std::optional<int64_t> dup;
-      find_dup.bind(1, w.hash).bind(2, id);
-      if (find_dup.step()) dup = find_dup.i64(0);
-      find_dup.reset();
-      bind_common(update, w, dup);
+      bool content_changed = w.known->hash != w.f.hash;
+      auto dup = find_duplicate(find_dup, w.f.hash, id);
+      bind_file_columns(update, w.f, dup);
       update.bind(27, now).bind(28, id);
       update.run();
       update.reset();
@@ -426,8 +384,8 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     } else {
       // A new path: a moved file (same content as a vanished row), a duplicate, or really new.
       int64_t from = 0;
-      if (!w.hash.empty() && w.media) {
-        auto range = move_candidates.equal_range(w.hash);
+      if (!w.f.hash.empty() && w.f.media) {
+        auto range = move_candidates.equal_range(w.f.hash);
         for (auto it = range.first; it != range.second; ++it) {
           if (!moved_ids.count(it->second)) {
             from = it->second;
@@ -441,7 +399,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
         path_of.bind(1, from);
         if (path_of.step()) moved_from = path_of.blob(0);
         path_of.reset();
-        bind_common(update, w, std::nullopt);
+        bind_file_columns(update, w.f, std::nullopt);
         update.bind(27, now).bind(28, from);
         update.run();
         update.reset();
@@ -449,17 +407,13 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
         ev = "moved";
       } else {
         std::optional<int64_t> dup;
-        if (!w.hash.empty() && w.bytes > 0) {
-          find_dup.bind(1, w.hash).bind(2, int64_t{-1});
-          if (find_dup.step()) dup = find_dup.i64(0);
-          find_dup.reset();
-        }
-        bind_common(insert, w, dup);
+        if (!w.f.hash.empty() && w.f.bytes > 0) dup = find_duplicate(find_dup, w.f.hash);
+        bind_file_columns(insert, w.f, dup);
         insert.bind(27, now);
         insert.run();
         insert.reset();
         id = db.last_insert_id();
-        ev = w.media || !w.error.empty() ? "new" : nullptr;
+        ev = w.f.media || !w.f.error.empty() ? "new" : nullptr;
         if (dup && ev) {
           json e = event_for(ev, w, id);
           e["duplicate_of"] = *dup;
@@ -469,23 +423,23 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
         }
       }
     }
-    if (!w.error.empty()) {
+    if (!w.f.error.empty()) {
       ++counts.errors;
-      spdlog::warn("{}: {}", util::printable(w.st.path), w.error);
+      spdlog::warn("{}: {}", util::printable(w.st.path), w.f.error);
       json e = {{"event", "error"}};
       put_path(e, w.st.path);
-      e["reason"] = w.error;
+      e["reason"] = w.f.error;
       e["file_id"] = id;
-      e["hash"] = w.hash;
+      e["hash"] = w.f.hash;
       emit(e);
       return;
     }
-    if (!w.info.warning.empty()) {
+    if (!w.f.info.warning.empty()) {
       // Usable file with a problem (e.g. garbage EXIF offsets): registered, and reported as an error event.
       ++counts.errors;
-      spdlog::warn("{}: {}", util::printable(w.st.path), w.info.warning);
+      spdlog::warn("{}: {}", util::printable(w.st.path), w.f.info.warning);
       json e = event_for("error", w, id);
-      e["reason"] = w.info.warning;
+      e["reason"] = w.f.info.warning;
       e["registered"] = true;
       emit(e);
       return;
@@ -524,7 +478,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
                                            }) &
             tbb::make_filter<Work*, void>(tbb::filter_mode::serial_in_order, [&](Work* w) {
               write(*w);
-              w->info = media::MediaInfo{};  // free memory early
+              w->f = FileFacts{};  // free memory early
               progress.tick();
               auto t = std::chrono::steady_clock::now();
               if (in_tx >= 500 || t - last_commit > std::chrono::seconds(1)) {
@@ -547,6 +501,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   flush_tx();
   progress.finish();
   if (interrupted()) stopped = true;
+  phase("reading and writing changed files");
 
   if (!stopped) {
     catalog::Transaction t(db);
@@ -579,8 +534,10 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       ++counts.missing;
       emit(e);
     }
-    // Everything seen and unchanged: one set-based update per root instead of one per file.
-    auto seen = db.prepare("UPDATE files SET last_seen=?1 WHERE status='present' AND last_seen<?1 AND "
+    // Everything seen and unchanged: one set-based update per root instead of one per file. last_seen of an
+    // unchanged file is refreshed at most hourly, so a cron scan every few minutes does not rewrite the whole
+    // table each time (changed, new and moved files always get the exact time).
+    auto seen = db.prepare("UPDATE files SET last_seen=?1 WHERE status='present' AND last_seen<?1-3600 AND "
                            "((path >= ?2 AND path < ?3) OR path = ?4)");
     for (const auto& r : roots) {
       std::string lo = r == "/" ? "/" : r + "/", hi = r == "/" ? "0" : r + "0";
@@ -588,6 +545,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       seen.reset();
     }
     t.commit();
+    phase("marking missing and last_seen");
   }
   {
     auto s = db.prepare("UPDATE scans SET finished_at=?1, status=?2, counts=?3 WHERE id=?4");

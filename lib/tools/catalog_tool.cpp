@@ -1,11 +1,15 @@
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "catalog/catalog.hpp"
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
 #include "tools/common.hpp"
 #include "tools/tools.hpp"
+#include "util/text.hpp"
+#include "video/forget.hpp"
 
 namespace facecat::tools {
 
@@ -45,6 +49,10 @@ int catalog_main(int argc, char** argv) {
   auto* st = app.add_subcommand("stats", "counts of files by kind and status, faces and people (JSON)");
   auto* ck = app.add_subcommand("check", "PRAGMA integrity_check plus facecat's invariants; exit 1 when not clean");
   auto* mg = app.add_subcommand("migrate", "upgrade the catalog's schema to this facecat's version");
+  auto* fg = app.add_subcommand("forget", "remove a video's scene tasks, segments, frames (rows and files) and the "
+                                          "faces and crops found on those frames");
+  std::vector<std::string> forget_videos;
+  fg->add_option("VIDEO", forget_videos, "video files, as given to facecat-scenes")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,6 +75,37 @@ int catalog_main(int argc, char** argv) {
     }
     emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problems", problems.size()}});
     return problems.empty() ? exit_code::ok : exit_code::some_failed;
+  }
+  if (fg->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Write);
+    int failed = 0;
+    for (const auto& v : forget_videos) {
+      const std::string path = std::filesystem::absolute(v).lexically_normal().string();
+      auto r = video::forget_video(cat.db(), path);
+      if (!r) {
+        spdlog::error("{}: {}", util::utf8_lossy(path), r.error().message);
+        json e = {{"event", "error"}};
+        put_path(e, path);
+        e["reason"] = r.error().message;
+        emit(e);
+        ++failed;
+        continue;
+      }
+      for (const auto& d : r->disk_errors) spdlog::warn("cannot remove {}", d);
+      json e = {{"event", "forgotten"}};
+      put_path(e, path);
+      e["file_id"] = r->file_id;
+      e["tasks"] = r->removed.tasks;
+      e["segments"] = r->removed.segments;
+      e["frames"] = r->removed.frames;
+      e["faces"] = r->removed.faces;
+      e["frame_files_deleted"] = r->files_deleted;
+      e["crops_deleted"] = r->crops_deleted;
+      if (!r->disk_errors.empty()) e["disk_errors"] = r->disk_errors;
+      emit(e);
+      if (!r->disk_errors.empty()) ++failed;
+    }
+    return failed ? exit_code::some_failed : exit_code::ok;
   }
   if (mg->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Write);

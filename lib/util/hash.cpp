@@ -72,7 +72,6 @@ Result<FileDigest> digest_file(const std::filesystem::path& p, size_t head_bytes
     }
     d.bytes += n;
   }
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
   d.hash = h.hex();
   d.tail = std::move(ring);

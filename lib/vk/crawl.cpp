@@ -16,6 +16,7 @@
 #include "core/signals.hpp"
 #include "core/tool.hpp"
 #include "media/metadata.hpp"
+#include "scan/register.hpp"
 #include "media/sniff.hpp"
 #include "util/atomic_file.hpp"
 #include "util/hash.hpp"
@@ -716,47 +717,22 @@ void Crawler::on_download(DownloadResult&& r) {
           return;
         }
       }
-      // Register like facecat-scan does: digest, sniff and metadata from the file on disk.
+      // Register exactly as facecat-scan does (scan::register_file): digest, sniff and metadata from disk.
       std::string abs = fs::absolute(target).lexically_normal().string();
-      struct stat sb {};
-      auto dg = util::digest_file(abs);
-      if (::stat(abs.c_str(), &sb) != 0 || !dg) {
+      scan::Origin origin;
+      origin.origin = "vk";
+      origin.source_person_id = j.person_id;
+      auto reg = scan::register_file(db_, abs, origin, now_);
+      if (!reg) {
         ++st_.download_failed;
-        fail("error", "cannot read back " + abs);
+        fail("error", "cannot read back " + abs + ": " + reg.error().message);
         commit_soon();
         return;
       }
-      auto info = media::read_media_info(abs, type, dg->head, dg->tail, dg->bytes);
-      std::optional<int64_t> dup;
-      {
-        auto s = db_.prepare("SELECT id FROM files WHERE hash=?1 AND status='present' AND path<>?2 ORDER BY id LIMIT 1");
-        s.bind(1, dg->hash).bind_blob(2, abs);
-        if (s.step()) dup = s.i64(0);
-      }
-      const auto& x = info.exif;
-      auto ins = db_.prepare(
-          "INSERT INTO files(path,size,mtime_ns,inode,dev,hash,kind,format,width,height,orientation,taken_at,"
-          "taken_offset,make,model,status,error,warning,duplicate_of,origin,source_person_id,first_seen,last_seen,"
-          "changed_at) VALUES(?1,?2,?3,?4,?5,?6,'image',?7,?8,?9,?10,?11,?12,?13,?14,'present',?15,?16,?17,'vk',?18,"
-          "?19,?19,?19) ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
-          "inode=excluded.inode, dev=excluded.dev, hash=excluded.hash, kind='image', format=excluded.format, "
-          "width=excluded.width, height=excluded.height, orientation=excluded.orientation, status='present', "
-          "error=excluded.error, warning=excluded.warning, origin='vk', source_person_id=excluded.source_person_id, "
-          "last_seen=excluded.last_seen, changed_at=excluded.changed_at RETURNING id");
-      ins.bind_blob(1, abs);
-      ins.bind(2, static_cast<int64_t>(sb.st_size))
-          .bind(3, static_cast<int64_t>(static_cast<int64_t>(sb.st_mtim.tv_sec) * 1000000000LL + sb.st_mtim.tv_nsec))
-          .bind(4, static_cast<int64_t>(sb.st_ino))
-          .bind(5, static_cast<int64_t>(sb.st_dev));
-      ins.bind(6, dg->hash).bind(7, type.format).bind(8, info.width).bind(9, info.height);
-      ins.bind(10, x.orientation ? std::optional<int64_t>(*x.orientation) : std::nullopt);
-      ins.bind(11, x.taken_at).bind(12, x.taken_offset).bind(13, x.make).bind(14, x.model);
-      ins.bind(15, info.error.empty() ? std::optional<std::string>() : std::optional<std::string>(info.error));
-      ins.bind(16, info.warning.empty() ? std::optional<std::string>() : std::optional<std::string>(info.warning));
-      ins.bind(17, dup).bind(18, j.person_id).bind(19, now_);
-      int64_t file_id = 0;
-      if (ins.step()) file_id = ins.i64(0);
-      ins.reset();
+      int64_t file_id = reg->id;
+      const auto& info = reg->facts.info;
+      const auto& dup = reg->duplicate_of;
+      const auto* dg = &reg->facts;
       set_status("ok", "", file_id);
       if (!already) ++st_.downloaded;
       json e = {{"event", already ? "registered" : "photo"}, {"vk_id", j.owner}, {"photo_id", j.photo},

@@ -82,3 +82,53 @@ TEST_CASE("the face-api conversion is cached under models_dir/cache", "[face][mo
   auto id = test::analyzer().model_id();
   CHECK(fs::is_regular_file(test::models_dir() / "cache" / (id + ".dat")));
 }
+
+TEST_CASE("the OpenCV DNN build of the face net agrees with dlib's within 1e-4", "[face][models]") {
+  test::require_face_data();
+  face::DetectParams p;
+  p.keep_chips = true;
+  auto img = test::analyzer().analyze(test::faces_dir() / "face_recognition/_groups_unlabeled/obama_and_biden.jpg", p);
+  REQUIRE(img);
+  REQUIRE(img->faces.size() >= 2);
+  std::vector<face::Chip> chips;
+  for (const auto& f : img->faces) chips.push_back(f.chip);
+  face::ModelSpec spec;
+  spec.models_dir = test::models_dir();
+  spec.backend = "dlib";
+  auto dl = face::load_encoder(spec);
+  REQUIRE(dl);
+  CHECK(dl->backend() == "dlib");
+  spec.backend = "opencv";
+  auto cv = face::load_encoder(spec);
+  REQUIRE(cv);
+  CHECK(cv->backend() == "opencv");
+  CHECK(cv->model_id() == dl->model_id());  // same weights, same id
+  auto a = dl->describe(chips);
+  auto b = cv->describe(chips, 2);  // batches of 2: a partial last batch too
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(a->size() == chips.size());
+  REQUIRE(b->size() == chips.size());
+  float worst = 0;
+  for (size_t i = 0; i < chips.size(); ++i)
+    for (size_t j = 0; j < face::kDescriptorDims; ++j) worst = std::max(worst, std::abs((*a)[i][j] - (*b)[i][j]));
+  WARN("OpenCV DNN vs dlib: max |difference| " << worst << " over " << chips.size() << " real face chips");
+  CHECK(worst < 1e-4f);
+  // Different faces still differ (the comparison above is not trivially true).
+  CHECK(face::descriptor_distance((*b)[0], (*b)[1]) > 0.3f);
+  // A copy rebuilds its own network and gives the same answer; non-150 chips are resized as with dlib.
+  face::Encoder copy = *cv;
+  auto c = copy.describe({chips[0]});
+  REQUIRE(c);
+  CHECK(face::descriptor_distance((*c)[0], (*b)[0]) < 1e-5f);
+  face::Chip small;
+  small.size = 100;
+  small.rgb.assign(100 * 100 * 3, 90);
+  auto sa = dl->describe({small});
+  auto sb = cv->describe({small});
+  REQUIRE(sa);
+  REQUIRE(sb);
+  CHECK(face::descriptor_distance((*sa)[0], (*sb)[0]) < 1e-4f);
+  spec.backend = "tensorflow";
+  CHECK_FALSE(face::load_encoder(spec));
+}

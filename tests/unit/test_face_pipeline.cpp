@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/opencv/cv_image.h>
 #include <map>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -296,4 +298,45 @@ TEST_CASE("crops and chips are written atomically under the face id", "[face]") 
   CHECK_FALSE(face::write_crop(im.faces[0], out, "../evil"));
   face::Face nocrop;
   CHECK_FALSE(face::write_crop(nocrop, out, "x"));
+}
+
+TEST_CASE("size-relative min_face and the parallel pyramid agree with dlib's own detector", "[face]") {
+  test::require_face_data();
+  const fs::path img = test::faces_dir() / "face_recognition/_groups_unlabeled/obama_and_biden.jpg";
+  // Native-resolution scan (min_face 80): the level-parallel scan against dlib's object_detector on the same
+  // gray image. Levels are resampled by OpenCV, not dlib's pyramid_down, so a weak face may win on the
+  // neighbouring level: same centre, size within one pyramid step (1.2×).
+  face::DetectParams p;
+  p.landmarks = false;
+  auto im = analyze_ok(img, p);
+  CHECK(im.detect_scale == 1.0);
+  cv::Mat gray = cv::imread(img.string(), cv::IMREAD_GRAYSCALE);
+  REQUIRE_FALSE(gray.empty());
+  CHECK(im.min_face == std::max(80, int(std::lround(0.02 * std::max(gray.cols, gray.rows)))));
+  auto det = dlib::get_frontal_face_detector();
+  std::vector<dlib::rect_detection> ref;
+  det(dlib::cv_image<unsigned char>(gray), ref, 0.0);
+  REQUIRE(ref.size() == im.faces.size());
+  for (const auto& r : ref) {
+    const double w = double(r.rect.width()), cx = r.rect.left() + w / 2, cy = r.rect.top() + r.rect.height() / 2.0;
+    bool matched = false;
+    for (const auto& f : im.faces) {
+      UNSCOPED_INFO("facecat box " << f.box.left << "," << f.box.top << " " << f.box.right << "," << f.box.bottom);
+      const double k = f.box.width() / w;
+      matched |= std::abs(f.box.left + f.box.width() / 2.0 - cx) <= 0.1 * w &&
+                 std::abs(f.box.top + f.box.height() / 2.0 - cy) <= 0.1 * w && k > 1 / 1.25 && k < 1.25;
+    }
+    INFO("dlib box " << r.rect);
+    CHECK(matched);
+  }
+  // A fraction that asks for faces of 10% of the long side: a coarser scan, and the two large faces remain.
+  p.min_face_fraction = 0.1;
+  auto coarse = analyze_ok(img, p);
+  CHECK(coarse.min_face == int(std::lround(0.1 * std::max(gray.cols, gray.rows))));
+  CHECK(coarse.detect_scale < 0.5);
+  CHECK(coarse.faces.size() == 2);
+  for (const auto& f : coarse.faces) CHECK(f.size >= 150);
+  p.min_face_fraction = 0;  // min_face alone
+  p.min_face = 300;
+  CHECK(analyze_ok(img, p).min_face == 300);
 }

@@ -1,0 +1,369 @@
+#include "video/decoder.hpp"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/log.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+}
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+
+#include <opencv2/imgproc.hpp>
+
+namespace facecat::video {
+
+namespace {
+
+std::string av_err(int rc) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(rc, buf, sizeof buf);
+  return buf;
+}
+
+// libav* would print to stderr on its own; its messages go to spdlog (debug) instead: the library never prints,
+// and facecat reports one clear line per bad file itself.
+void av_log_to_spdlog(void* avcl, int level, const char* fmt, va_list vl) {
+  if (level > AV_LOG_WARNING || !spdlog::should_log(spdlog::level::debug)) return;
+  char line[1024];
+  int print_prefix = 1;
+  av_log_format_line(avcl, level, fmt, vl, line, sizeof line, &print_prefix);
+  std::string s(line);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (!s.empty()) spdlog::debug("ffmpeg: {}", s);
+}
+
+void init_av_logging() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(av_log_to_spdlog); });
+}
+
+double q2d(AVRational r) { return r.num && r.den ? static_cast<double>(r.num) / r.den : 0.0; }
+
+std::string fourcc(uint32_t tag) {
+  std::string s;
+  for (int i = 0; i < 4; ++i) {
+    char c = static_cast<char>((tag >> (8 * i)) & 0xff);
+    s += (c >= 32 && c < 127) ? c : '?';
+  }
+  return s;
+}
+
+}  // namespace
+
+struct Decoder::Impl {
+  std::filesystem::path path;
+  int threads = 0;
+  AVFormatContext* fmt = nullptr;
+  AVCodecContext* cc = nullptr;
+  AVPacket* pkt = nullptr;
+  AVFrame* frame = nullptr;
+  SwsContext* sws_small = nullptr;
+  SwsContext* sws_full = nullptr;
+  SwsContext* sws_rgb = nullptr;
+  cv::Mat yuv[3];           // the small YUV 4:4:4 planes between the two conversion steps
+  int stream = -1;
+  AVRational tb{1, 1};
+  int64_t origin = 0;       // container start in stream ticks
+  int64_t tick_per_frame = 1;
+  bool flushing = false;    // the demuxer is at its end; the decoder is being drained
+  bool drained = false;
+
+  ~Impl() { close(); }
+  void close() {
+    if (sws_small) sws_freeContext(sws_small);
+    if (sws_full) sws_freeContext(sws_full);
+    if (sws_rgb) sws_freeContext(sws_rgb);
+    sws_small = sws_full = sws_rgb = nullptr;
+    if (frame) av_frame_free(&frame);
+    if (pkt) av_packet_free(&pkt);
+    if (cc) avcodec_free_context(&cc);
+    if (fmt) avformat_close_input(&fmt);
+  }
+};
+
+Decoder::Decoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Decoder::~Decoder() = default;
+
+int VideoInfo::display_width() const {
+  int w = sar > 0 && std::abs(sar - 1.0) > 1e-3 ? static_cast<int>(std::lround(width * sar)) : width;
+  return rotation % 180 ? height : w;
+}
+int VideoInfo::display_height() const {
+  int w = sar > 0 && std::abs(sar - 1.0) > 1e-3 ? static_cast<int>(std::lround(width * sar)) : width;
+  return rotation % 180 ? w : height;
+}
+
+cv::Size Decoder::analysis_size(int width, int height, int long_side) {
+  const int longest = std::max(width, height);
+  if (longest <= long_side || long_side <= 0) return {width, height};
+  const double f = static_cast<double>(longest) / long_side;
+  // Python's round() (half to even), as PySceneDetect computes it.
+  auto r = [](double v) { return std::max(1, static_cast<int>(std::nearbyint(v))); };
+  return {r(width / f), r(height / f)};
+}
+
+static Result<void> open_impl(Decoder::Impl& d, VideoInfo& info) {
+  const std::string p = d.path.string();
+  int rc = avformat_open_input(&d.fmt, p.c_str(), nullptr, nullptr);
+  if (rc < 0) {
+    d.fmt = nullptr;
+    if (rc == AVERROR_INVALIDDATA) return make_error("not a video FFmpeg can read (unknown format or corrupt header)");
+    return make_error("cannot open: " + av_err(rc));
+  }
+  rc = avformat_find_stream_info(d.fmt, nullptr);
+  if (rc < 0) return make_error("cannot read the stream headers: " + av_err(rc));
+  int audio = 0;
+  for (unsigned i = 0; i < d.fmt->nb_streams; ++i) {
+    AVStream* s = d.fmt->streams[i];
+    if (s->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) ++audio;
+    if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) continue;
+    if (s->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;  // cover art
+    if (d.stream < 0) d.stream = static_cast<int>(i);
+  }
+  if (d.stream < 0)
+    return make_error(audio ? "no video stream: the file has only audio" : "no video stream in the file");
+  AVStream* st = d.fmt->streams[d.stream];
+  const AVCodecParameters* par = st->codecpar;
+  const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+  const char* cname = avcodec_get_name(par->codec_id);
+  if (!codec) {
+    std::string what = par->codec_id == AV_CODEC_ID_NONE ? "unknown video codec" : std::string("video codec ") + cname;
+    if (par->codec_tag) what += " (fourcc " + fourcc(par->codec_tag) + ")";
+    return make_error(what + " is not supported by this FFmpeg build");
+  }
+  if (par->width <= 0 || par->height <= 0) return make_error("the video stream has no frame size");
+  d.cc = avcodec_alloc_context3(codec);
+  if (!d.cc) return make_error("out of memory");
+  rc = avcodec_parameters_to_context(d.cc, par);
+  if (rc < 0) return make_error("bad codec parameters: " + av_err(rc));
+  d.cc->thread_count = d.threads;  // 0 = one per core
+  d.cc->pkt_timebase = st->time_base;
+  rc = avcodec_open2(d.cc, codec, nullptr);
+  if (rc < 0) return make_error(std::string("cannot open the ") + cname + " decoder: " + av_err(rc));
+  d.pkt = av_packet_alloc();
+  d.frame = av_frame_alloc();
+  if (!d.pkt || !d.frame) return make_error("out of memory");
+  d.tb = st->time_base;
+  if (d.fmt->start_time != AV_NOPTS_VALUE) d.origin = av_rescale_q(d.fmt->start_time, AV_TIME_BASE_Q, d.tb);
+  else if (st->start_time != AV_NOPTS_VALUE) d.origin = st->start_time;
+
+  info.width = par->width;
+  info.height = par->height;
+  info.codec = cname;
+  info.container = d.fmt->iformat && d.fmt->iformat->name ? d.fmt->iformat->name : "";
+  AVRational sar = av_guess_sample_aspect_ratio(d.fmt, st, nullptr);
+  info.sar = sar.num > 0 && sar.den > 0 ? q2d(sar) : 1.0;
+  info.nominal_fps = q2d(st->r_frame_rate);
+  info.fps = q2d(st->avg_frame_rate);
+  if (info.fps <= 0) info.fps = info.nominal_fps;
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) info.duration = st->duration * q2d(d.tb);
+  else if (d.fmt->duration != AV_NOPTS_VALUE && d.fmt->duration > 0) info.duration = d.fmt->duration / 1e6;
+  if (st->nb_frames > 0) {
+    info.declared_frames = st->nb_frames;
+    info.declared_exact = true;
+  } else if (info.duration > 0 && info.fps > 0) {
+    info.declared_frames = static_cast<int64_t>(std::floor(info.duration * info.fps + 0.5));
+  }
+  // ffmpeg's autorotate: theta = -rotation of the display matrix, normalised to [0, 360).
+  if (const uint8_t* sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr)) {
+    double theta = -std::round(av_display_rotation_get(reinterpret_cast<const int32_t*>(sd)));
+    theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
+    int r = static_cast<int>(std::lround(theta / 90.0)) * 90 % 360;
+    info.rotation = r < 0 ? r + 360 : r;
+  }
+  const double fps_for_ticks = info.fps > 0 ? info.fps : 25.0;
+  d.tick_per_frame = std::max<int64_t>(1, static_cast<int64_t>(std::llround(1.0 / (fps_for_ticks * q2d(d.tb)))));
+  return {};
+}
+
+Result<std::unique_ptr<Decoder>> Decoder::open(const std::filesystem::path& path, int threads) {
+  init_av_logging();
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->threads = threads;
+  VideoInfo info;
+  auto r = open_impl(*impl, info);
+  if (!r) return r.error();
+  std::unique_ptr<Decoder> d(new Decoder(std::move(impl)));
+  d->info_ = info;
+  return d;
+}
+
+Result<void> Decoder::reopen() {
+  impl_->close();
+  impl_->stream = -1;
+  impl_->flushing = impl_->drained = false;
+  VideoInfo info;
+  FACECAT_TRY(open_impl(*impl_, info));
+  ordinal_ = -1;
+  counting_ = true;
+  have_last_ = false;
+  return {};
+}
+
+// Decodes the next frame into impl_->frame. Errors in the stream are counted and skipped.
+bool Decoder::decode_next(FrameStamp& stamp) {
+  Impl& d = *impl_;
+  auto note_error = [&](const std::string& what) {
+    if (errors_++ == 0) first_error_ = what;
+  };
+  for (;;) {
+    if (d.drained) return false;
+    int rc = avcodec_receive_frame(d.cc, d.frame);
+    if (rc == 0) {
+      int64_t pts = d.frame->best_effort_timestamp;
+      if (pts == AV_NOPTS_VALUE || (have_last_ && pts <= last_pts_)) {
+        // No usable timestamp: continue the sequence at the nominal rate; seeking then counts frames.
+        pts = have_last_ ? last_pts_ + d.tick_per_frame : d.origin;
+        pts_reliable_ = false;
+      }
+      have_last_ = true;
+      last_pts_ = pts;
+      if (counting_) ++ordinal_;
+      stamp.pts = pts;
+      stamp.time = static_cast<double>(pts - d.origin) * q2d(d.tb);
+      return true;
+    }
+    if (rc == AVERROR_EOF) {
+      d.drained = true;
+      return false;
+    }
+    if (rc != AVERROR(EAGAIN)) {
+      note_error("decode error: " + av_err(rc));
+      if (d.flushing) {
+        d.drained = true;
+        return false;
+      }
+      continue;
+    }
+    if (d.flushing) {  // EAGAIN while draining should not happen; stop rather than spin
+      d.drained = true;
+      return false;
+    }
+    rc = av_read_frame(d.fmt, d.pkt);
+    if (rc < 0) {
+      if (rc != AVERROR_EOF) note_error("read error: " + av_err(rc));
+      d.flushing = true;
+      avcodec_send_packet(d.cc, nullptr);
+      continue;
+    }
+    if (d.pkt->stream_index == d.stream) {
+      rc = avcodec_send_packet(d.cc, d.pkt);
+      if (rc < 0 && rc != AVERROR(EAGAIN)) note_error("decode error: " + av_err(rc));
+    }
+    av_packet_unref(d.pkt);
+  }
+}
+
+bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
+  if (!decode_next(stamp)) return false;
+  if (!out) return true;
+  Impl& d = *impl_;
+  AVFrame* f = d.frame;
+  cv::Size sz = out_size_.area() > 0 ? out_size_ : cv::Size(f->width, f->height);
+  // Scale while converting, in two steps that are both cheap: the planes are area-averaged straight to the small
+  // size as YUV 4:4:4, then converted to BGR there. (A direct scaled YUV→BGR sws pass is either slower with
+  // full chroma interpolation, or imprecise: grey pixels come out slightly coloured, and the hue/saturation noise
+  // of near-black frames then looks like cuts.)
+  d.sws_small = sws_getCachedContext(d.sws_small, f->width, f->height, static_cast<AVPixelFormat>(f->format),
+                                     sz.width, sz.height, AV_PIX_FMT_YUV444P, SWS_AREA, nullptr, nullptr, nullptr);
+  d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, sz.height, AV_PIX_FMT_YUV444P, sz.width, sz.height,
+                                   AV_PIX_FMT_BGR24, SWS_POINT, nullptr, nullptr, nullptr);
+  if (!d.sws_small || !d.sws_rgb) {
+    if (errors_++ == 0) first_error_ = "cannot convert the frame's pixel format";
+    return false;
+  }
+  if (d.yuv[0].size() != sz)
+    for (auto& m : d.yuv) m.create(sz, CV_8UC1);
+  uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
+  int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
+                   static_cast<int>(d.yuv[2].step[0]), 0};
+  sws_scale(d.sws_small, f->data, f->linesize, 0, f->height, mid, mid_ls);
+  out->create(sz, CV_8UC3);
+  uint8_t* dst[4] = {out->data, nullptr, nullptr, nullptr};
+  int dst_ls[4] = {static_cast<int>(out->step[0]), 0, 0, 0};
+  sws_scale(d.sws_rgb, mid, mid_ls, 0, sz.height, dst, dst_ls);
+  return true;
+}
+
+cv::Mat Decoder::convert_full() {
+  Impl& d = *impl_;
+  AVFrame* f = d.frame;
+  d.sws_full = sws_getCachedContext(d.sws_full, f->width, f->height, static_cast<AVPixelFormat>(f->format), f->width,
+                                    f->height, AV_PIX_FMT_BGR24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+                                    nullptr, nullptr, nullptr);
+  if (!d.sws_full) return {};
+  cv::Mat bgr(f->height, f->width, CV_8UC3);
+  uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
+  int dst_ls[4] = {static_cast<int>(bgr.step[0]), 0, 0, 0};
+  sws_scale(d.sws_full, f->data, f->linesize, 0, f->height, dst, dst_ls);
+  // Anamorphic video: square the pixels, as a player shows them.
+  const double sar = info_.sar;
+  if (sar > 0 && std::abs(sar - 1.0) > 1e-3) {
+    cv::Mat sq;
+    int w = std::max(1, static_cast<int>(std::lround(bgr.cols * sar)));
+    cv::resize(bgr, sq, cv::Size(w, bgr.rows), 0, 0, sar < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
+    bgr = sq;
+  }
+  if (info_.rotation == 90) cv::rotate(bgr, bgr, cv::ROTATE_90_CLOCKWISE);
+  else if (info_.rotation == 180) cv::rotate(bgr, bgr, cv::ROTATE_180);
+  else if (info_.rotation == 270) cv::rotate(bgr, bgr, cv::ROTATE_90_COUNTERCLOCKWISE);
+  return bgr;
+}
+
+Result<cv::Mat> Decoder::frame_at(int64_t pts, int64_t ordinal) {
+  Impl& d = *impl_;
+  const double tb = q2d(d.tb);
+  FrameStamp st;
+  auto decode_forward_to = [&](int64_t target) -> int {  // 1 found, 0 passed it, -1 end of stream
+    for (;;) {
+      if (!decode_next(st)) return -1;
+      if (st.pts == target) return 1;
+      if (st.pts > target) return 0;
+    }
+  };
+  if (pts_reliable_) {
+    // Close ahead of where the decoder is: decoding forward is cheaper than a seek.
+    if (have_last_ && !d.drained && last_pts_ < pts && (pts - last_pts_) * tb < 2.0) {
+      int r = decode_forward_to(pts);
+      if (r == 1) {
+        cv::Mat m = convert_full();
+        if (!m.empty()) return m;
+      }
+    }
+    for (double back : {0.0, 1.0, 4.0, 16.0, 64.0}) {
+      int64_t ts = pts - static_cast<int64_t>(back / (tb > 0 ? tb : 1e-3));
+      if (av_seek_frame(d.fmt, d.stream, ts, AVSEEK_FLAG_BACKWARD) < 0) break;
+      avcodec_flush_buffers(d.cc);
+      d.flushing = d.drained = false;
+      have_last_ = false;
+      counting_ = false;
+      if (!decode_next(st)) continue;
+      if (st.pts > pts) continue;  // the seek landed after the frame: go further back
+      int r = st.pts == pts ? 1 : decode_forward_to(pts);
+      if (r == 1) {
+        cv::Mat m = convert_full();
+        if (!m.empty()) return m;
+      }
+      if (r == 0) break;  // no frame with that PTS after a seek: count frames instead
+    }
+  }
+  // Decode from the start and count frames (no index, no usable timestamps).
+  FACECAT_TRY(reopen());
+  while (ordinal_ < ordinal) {
+    if (!decode_next(st)) return make_error("frame " + std::to_string(ordinal) + " could not be decoded again");
+  }
+  cv::Mat m = convert_full();
+  if (m.empty()) return make_error("cannot convert the frame's pixel format");
+  return m;
+}
+
+}  // namespace facecat::video

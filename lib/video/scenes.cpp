@@ -1,0 +1,381 @@
+#include "video/scenes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/signals.hpp"
+#include "util/atomic_file.hpp"
+#include "util/hash.hpp"
+#include "util/text.hpp"
+
+namespace facecat::video {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const char* detector_name(DetectorKind k) {
+  switch (k) {
+    case DetectorKind::Content: return "content";
+    case DetectorKind::Adaptive: return "adaptive";
+    case DetectorKind::Threshold: return "threshold";
+  }
+  return "?";
+}
+
+Result<std::vector<DetectorKind>> parse_detectors(const std::string& s) {
+  std::vector<DetectorKind> out;
+  for (const auto& raw : util::split(s, ',')) {
+    auto name = util::to_lower(util::trim(raw));
+    DetectorKind k;
+    if (name == "content") k = DetectorKind::Content;
+    else if (name == "adaptive") k = DetectorKind::Adaptive;
+    else if (name == "threshold" || name == "fade" || name == "fades") k = DetectorKind::Threshold;
+    else return make_error("unknown detector '" + name + "' (content, adaptive or threshold)", 2);
+    if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+  }
+  if (out.empty()) return make_error("no detector given (content, adaptive or threshold)", 2);
+  return out;
+}
+
+json Options::params() const {
+  json d = json::array();
+  for (auto k : detectors) d.push_back(detector_name(k));
+  json p = {{"detectors", d}, {"analysis_long_side", analysis_long_side}, {"frames_per_scene", frames_per_scene}};
+  for (auto k : detectors) {
+    if (k == DetectorKind::Content)
+      p["content"] = {{"threshold", content.threshold},
+                      {"min_scene_len", content.min_scene_len},
+                      {"weights", {content.weights.hue, content.weights.sat, content.weights.lum}}};
+    if (k == DetectorKind::Adaptive)
+      p["adaptive"] = {{"adaptive_threshold", adaptive.adaptive_threshold},
+                       {"min_scene_len", adaptive.min_scene_len},
+                       {"window_width", adaptive.window_width},
+                       {"min_content_val", adaptive.min_content_val}};
+    if (k == DetectorKind::Threshold)
+      p["threshold"] = {{"threshold", threshold.threshold},
+                        {"min_scene_len", threshold.min_scene_len},
+                        {"fade_bias", threshold.fade_bias}};
+  }
+  return p;
+}
+
+std::vector<Scene> make_scenes(const std::vector<int64_t>& cuts, int64_t n, const std::vector<double>& times,
+                               double end_time) {
+  std::vector<Scene> out;
+  if (n <= 0) return out;
+  std::vector<int64_t> bounds{0};
+  for (int64_t c : cuts)
+    if (c > bounds.back() && c < n) bounds.push_back(c);
+  bounds.push_back(n);
+  auto t = [&](int64_t f) { return f < n && f < static_cast<int64_t>(times.size()) ? times[f] : end_time; };
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    Scene s;
+    s.index = static_cast<int>(i);
+    s.start_frame = bounds[i];
+    s.end_frame = bounds[i + 1];
+    s.start_time = t(s.start_frame);
+    s.end_time = t(s.end_frame);
+    out.push_back(s);
+  }
+  return out;
+}
+
+Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress& progress) {
+  Analysis a;
+  a.info = dec.info();
+  const cv::Size size = Decoder::analysis_size(a.info.width, a.info.height, opts.analysis_long_side);
+  dec.set_output_size(size);
+
+  std::vector<std::unique_ptr<Detector>> dets;
+  bool need_content = false;
+  for (auto k : opts.detectors) {
+    if (k == DetectorKind::Content) dets.push_back(std::make_unique<ContentDetector>(opts.content));
+    if (k == DetectorKind::Adaptive) dets.push_back(std::make_unique<AdaptiveDetector>(opts.adaptive));
+    if (k == DetectorKind::Threshold) dets.push_back(std::make_unique<ThresholdDetector>(opts.threshold));
+    need_content |= k != DetectorKind::Threshold;
+  }
+  (void)need_content;  // the content score is always kept: it is each scene's score
+  ContentScorer scorer(opts.content.weights);
+  std::map<int64_t, std::string> cut_by;  // cut frame -> the detector that found it first
+  auto add_cuts = [&](const std::vector<int64_t>& cuts, const Detector& d) {
+    for (int64_t c : cuts) cut_by.emplace(c, d.name());
+  };
+
+  if (a.info.declared_frames > 0) {
+    const auto reserve = static_cast<size_t>(std::min<int64_t>(a.info.declared_frames + 16, 50'000'000));
+    a.pts.reserve(reserve);
+    a.times.reserve(reserve);
+    a.content.reserve(reserve);
+    a.brightness.reserve(reserve);
+    a.sharpness.reserve(reserve);
+  }
+  cv::Mat small, gray, lap;
+  FrameStamp st;
+  int64_t n = 0;
+  // Where the main thread's CPU time goes (logged at debug level): decoding+conversion vs analysis.
+  auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+  };
+  double cpu_decode = 0, cpu_analysis = 0, mark = cpu_now();
+  while (dec.next(st, &small)) {
+    double t1 = cpu_now();
+    cpu_decode += t1 - mark;
+    if ((n & 63) == 0) {
+      throw_if_interrupted();
+      if (progress) progress(n);
+    }
+    const double score = scorer.score(small);
+    const double avg = frame_average(small);
+    cv::cvtColor(small, gray, cv::COLOR_BGR2GRAY);
+    cv::Laplacian(gray, lap, CV_16S);
+    cv::Scalar mean, sd;
+    cv::meanStdDev(lap, mean, sd);
+    a.pts.push_back(st.pts);
+    a.times.push_back(st.time);
+    a.content.push_back(static_cast<float>(score));
+    a.brightness.push_back(static_cast<float>(avg));
+    a.sharpness.push_back(static_cast<float>(sd[0] * sd[0]));
+    for (auto& d : dets) {
+      if (auto* c = dynamic_cast<ContentDetector*>(d.get())) add_cuts(c->process_score(n, score), *d);
+      else if (auto* ad = dynamic_cast<AdaptiveDetector*>(d.get())) add_cuts(ad->process_score(n, score), *d);
+      else if (auto* t = dynamic_cast<ThresholdDetector*>(d.get())) add_cuts(t->process_average(n, avg), *d);
+    }
+    ++n;
+    mark = cpu_now();
+    cpu_analysis += mark - t1;
+  }
+  if (n > 0)
+    spdlog::debug("main thread CPU per frame: decode+convert {:.3f} ms, analysis {:.3f} ms", cpu_decode * 1e3 / n,
+                  cpu_analysis * 1e3 / n);
+  if (progress) progress(n);
+  a.frames = n;
+  a.decode_errors = dec.decode_errors();
+  a.first_error = dec.first_error();
+  if (n == 0)
+    return make_error("no frame could be decoded" + (a.first_error.empty() ? std::string() : " (" + a.first_error + ")"));
+  const auto& info = a.info;
+  if (info.declared_exact && info.declared_frames > 0) {
+    const int64_t tolerance = std::max<int64_t>(2, info.declared_frames / 100);
+    if (n < info.declared_frames - tolerance)
+      return make_error("truncated or corrupt: only " + std::to_string(n) + " of the " +
+                        std::to_string(info.declared_frames) + " frames the header declares could be decoded" +
+                        (a.first_error.empty() ? std::string() : " (" + a.first_error + ")"));
+  }
+  if (a.decode_errors > std::max<int64_t>(2, n / 100))
+    return make_error("corrupt: " + std::to_string(a.decode_errors) + " decoding errors (first: " + a.first_error + ")");
+  if (a.decode_errors > 0)
+    a.warning = std::to_string(a.decode_errors) + " decoding error(s), frames skipped (first: " + a.first_error + ")";
+  else if (!info.declared_exact && info.declared_frames > 0 && n < info.declared_frames * 9 / 10 - 2)
+    a.warning = "decoded " + std::to_string(n) + " frames, fewer than the ~" + std::to_string(info.declared_frames) +
+                " the duration suggests";
+
+  for (auto& d : dets) add_cuts(d->post_process(n - 1), *d);
+  for (const auto& [c, by] : cut_by)
+    if (c > 0 && c < n) a.cuts.push_back(c);
+
+  // The last frame lasts as long as the one before it (or one frame at the average rate).
+  double last_dur = n >= 2 ? a.times[n - 1] - a.times[n - 2] : 0;
+  if (!(last_dur > 0)) last_dur = info.fps > 0 ? 1.0 / info.fps : 0.04;
+  a.end_time = a.times[n - 1] + last_dur;
+  a.scenes = make_scenes(a.cuts, n, a.times, a.end_time);
+  for (auto& s : a.scenes) {
+    if (s.start_frame == 0) continue;
+    s.score = a.content[static_cast<size_t>(s.start_frame)];
+    auto it = cut_by.find(s.start_frame);
+    if (it != cut_by.end()) s.detector = it->second;
+  }
+  return a;
+}
+
+std::vector<Pick> pick_frames(const Analysis& a, int per_scene, double black_level, double blur_ratio) {
+  std::vector<Pick> out;
+  per_scene = std::max(1, per_scene);
+  auto frame_at_time = [&](int64_t lo, int64_t hi, double t) {  // last frame in [lo,hi) shown at time t
+    auto first = a.times.begin() + lo, last = a.times.begin() + hi;
+    auto it = std::upper_bound(first, last, t);
+    return it == first ? lo : static_cast<int64_t>(it - a.times.begin()) - 1;
+  };
+  auto black = [&](int64_t f) { return a.brightness[static_cast<size_t>(f)] < black_level; };
+  for (const auto& s : a.scenes) {
+    const double dur = s.end_time - s.start_time;
+    std::set<int64_t> taken;
+    for (int j = 0; j < per_scene; ++j) {
+      const double ta = s.start_time + dur * j / per_scene, tb = s.start_time + dur * (j + 1) / per_scene;
+      const double target = (ta + tb) / 2;
+      int64_t f = frame_at_time(s.start_frame, s.end_frame, target);
+      // The middle half of this stretch: where a replacement may come from.
+      int64_t wlo = frame_at_time(s.start_frame, s.end_frame, ta + (tb - ta) / 4);
+      int64_t whi = frame_at_time(s.start_frame, s.end_frame, tb - (tb - ta) / 4) + 1;
+      wlo = std::min(wlo, f);
+      whi = std::max(whi, f + 1);
+      auto sharpest = [&](int64_t lo, int64_t hi) -> int64_t {
+        int64_t best = -1;
+        for (int64_t i = lo; i < hi; ++i)
+          if (!black(i) && (best < 0 || a.sharpness[static_cast<size_t>(i)] > a.sharpness[static_cast<size_t>(best)]))
+            best = i;
+        return best;
+      };
+      std::string reason = "middle";
+      int64_t best = sharpest(wlo, whi);
+      if (black(f)) {
+        if (best < 0) {  // the whole middle is black: look at the whole stretch
+          best = sharpest(frame_at_time(s.start_frame, s.end_frame, ta),
+                          frame_at_time(s.start_frame, s.end_frame, tb) + 1);
+        }
+        if (best >= 0) {
+          f = best;
+          reason = "sharpest";
+        } else {
+          reason = "black";
+        }
+      } else if (best >= 0 && a.sharpness[static_cast<size_t>(f)] < blur_ratio * a.sharpness[static_cast<size_t>(best)]) {
+        f = best;
+        reason = "sharpest";
+      }
+      if (!taken.insert(f).second) continue;  // a short scene: the same frame twice
+      Pick p;
+      p.scene = s.index;
+      p.n = static_cast<int>(taken.size());
+      p.frame = f;
+      p.pts = a.pts[static_cast<size_t>(f)];
+      p.time = a.times[static_cast<size_t>(f)];
+      p.reason = reason;
+      out.push_back(p);
+    }
+  }
+  // Fetching in stream order lets the decoder go forward instead of seeking back.
+  std::stable_sort(out.begin(), out.end(), [](const Pick& x, const Pick& y) { return x.frame < y.frame; });
+  return out;
+}
+
+static std::string padded(int64_t v, int width) {
+  std::string s = std::to_string(v);
+  if (static_cast<int>(s.size()) < width) s.insert(0, static_cast<size_t>(width) - s.size(), '0');
+  return s;
+}
+
+Result<std::vector<SavedFrame>> save_frames(Decoder& dec, const std::vector<Pick>& picks, const fs::path& dir,
+                                            const std::string& stem, int scene_count, int jpeg_quality) {
+  std::vector<SavedFrame> out;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error("cannot create " + dir.string() + ": " + ec.message());
+  const int width = std::max<int>(3, static_cast<int>(std::to_string(scene_count).size()));
+  auto undo = [&] {
+    std::error_code e;
+    for (const auto& f : out) fs::remove(f.path, e);
+  };
+  const std::vector<int> params{cv::IMWRITE_JPEG_QUALITY, std::clamp(jpeg_quality, 1, 100)};
+  std::vector<uchar> buf;
+  for (const auto& p : picks) {
+    if (interrupted()) {
+      undo();
+      throw Interrupted();
+    }
+    auto img = dec.frame_at(p.pts, p.frame);
+    if (!img) {
+      undo();
+      return make_error("frame " + std::to_string(p.frame) + " (" + timecode(p.time) + "): " + img.error().message);
+    }
+    buf.clear();
+    if (!cv::imencode(".jpg", *img, buf, params)) {
+      undo();
+      return make_error("cannot encode frame " + std::to_string(p.frame) + " as JPEG");
+    }
+    SavedFrame sf;
+    sf.pick = p;
+    sf.path = dir / (stem + "-Scene-" + padded(p.scene + 1, width) + "-" + padded(p.n, 2) + ".jpg");
+    sf.width = img->cols;
+    sf.height = img->rows;
+    sf.size = static_cast<int64_t>(buf.size());
+    std::string_view bytes(reinterpret_cast<const char*>(buf.data()), buf.size());
+    sf.hash = util::xxh3_128_hex(bytes);
+    auto w = util::write_file_atomic(sf.path, bytes);
+    if (!w) {
+      undo();
+      return make_error("cannot write " + sf.path.string() + ": " + w.error().message);
+    }
+    out.push_back(std::move(sf));
+  }
+  return out;
+}
+
+std::string timecode(double seconds) {
+  if (!(seconds > 0)) seconds = 0;
+  auto ms = static_cast<int64_t>(std::llround(seconds * 1000.0));
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3600000),
+                static_cast<long long>(ms / 60000 % 60), static_cast<long long>(ms / 1000 % 60),
+                static_cast<long long>(ms % 1000));
+  return buf;
+}
+
+static std::string fixed3(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+std::string scenes_csv(const Analysis& a) {
+  std::string out = "Timecode List:";
+  for (size_t i = 1; i < a.scenes.size(); ++i) out += "," + timecode(a.scenes[i].start_time);
+  out += "\n";
+  out += "Scene Number,Start Frame,Start Timecode,Start Time (seconds),End Frame,End Timecode,End Time (seconds),"
+         "Length (frames),Length (timecode),Length (seconds)\n";
+  for (const auto& s : a.scenes) {
+    const double len = s.end_time - s.start_time;
+    out += std::to_string(s.index + 1) + "," + std::to_string(s.start_frame + 1) + "," + timecode(s.start_time) + "," +
+           fixed3(s.start_time) + "," + std::to_string(s.end_frame) + "," + timecode(s.end_time) + "," +
+           fixed3(s.end_time) + "," + std::to_string(s.end_frame - s.start_frame) + "," + timecode(len) + "," +
+           fixed3(len) + "\n";
+  }
+  return out;
+}
+
+std::string stats_csv(const Analysis& a) {
+  std::string out = "Frame Number,Timecode,content_val,average,sharpness\n";
+  char buf[160];
+  for (size_t i = 0; i < static_cast<size_t>(a.frames); ++i) {
+    std::snprintf(buf, sizeof buf, "%zu,%s,%.3f,%.3f,%.3f\n", i + 1, timecode(a.times[i]).c_str(), a.content[i],
+                  a.brightness[i], a.sharpness[i]);
+    out += buf;
+  }
+  return out;
+}
+
+static std::string edl_timecode(double seconds, double fps) {
+  if (!(seconds > 0)) seconds = 0;
+  if (!(fps > 0)) fps = 25;
+  auto whole = static_cast<int64_t>(std::floor(seconds));
+  auto frames = static_cast<int64_t>(std::fmod(seconds * fps, fps));
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld:%02lld", static_cast<long long>(whole / 3600),
+                static_cast<long long>(whole / 60 % 60), static_cast<long long>(whole % 60),
+                static_cast<long long>(frames));
+  return buf;
+}
+
+std::string scenes_edl(const Analysis& a, const std::string& title) {
+  const double fps = a.info.nominal_fps > 0 ? a.info.nominal_fps : a.info.fps;
+  std::string out = "TITLE: " + title + "\nFCM: NON-DROP FRAME\n\n";
+  for (const auto& s : a.scenes) {
+    auto in = edl_timecode(s.start_time, fps), o = edl_timecode(s.end_time, fps);
+    char num[16];
+    std::snprintf(num, sizeof num, "%03d", s.index + 1);
+    out += std::string(num) + "  AX V     C        " + in + " " + o + " " + in + " " + o + "\n";
+  }
+  return out;
+}
+
+}  // namespace facecat::video

@@ -1,0 +1,135 @@
+// video::Decoder on the shared test clips: timestamps (VFR), seeking back to exact frames, rotation, bad input.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "video/decoder.hpp"
+#include "video/scenes.hpp"
+
+using namespace facecat::video;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path video_dir() {
+  const char* e = std::getenv("FACECAT_TESTDATA");
+  return fs::path(e ? e : FACECAT_TESTDATA) / "video";
+}
+
+fs::path clip(const std::string& name) {
+  auto p = video_dir() / name;
+  if (!fs::exists(p)) {
+    std::fprintf(stderr, "SKIPPED: test clip %s is absent\n", p.c_str());
+    std::exit(4);  // ctest: skipped
+  }
+  return p;
+}
+
+struct Decoded {
+  std::vector<FrameStamp> stamps;
+};
+
+Decoded decode_all(Decoder& d) {
+  Decoded r;
+  FrameStamp st;
+  cv::Mat small;
+  d.set_output_size({64, 36});
+  while (d.next(st, &small)) r.stamps.push_back(st);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("decoder: frame count, CFR timestamps, frames fetched again by seeking are identical", "[video]") {
+  auto d = Decoder::open(clip("counter.mp4"));
+  REQUIRE(d.ok());
+  auto& dec = **d;
+  CHECK(dec.info().width == 1920);
+  CHECK(dec.info().rotation == 0);
+  CHECK(dec.info().declared_frames == 30);
+  auto all = decode_all(dec);
+  REQUIRE(all.stamps.size() == 30);
+  for (size_t i = 0; i < all.stamps.size(); ++i) CHECK(all.stamps[i].time == Approx(i / 10.0).margin(1e-6));
+  CHECK(dec.pts_reliable());
+
+  // Forward, frame by frame, from a fresh decoder...
+  auto f = Decoder::open(clip("counter.mp4"));
+  REQUIRE(f.ok());
+  std::vector<cv::Mat> forward;
+  for (size_t i = 0; i < 30; ++i) {
+    auto m = (*f)->frame_at(all.stamps[i].pts, static_cast<int64_t>(i));
+    REQUIRE(m.ok());
+    forward.push_back(*m);
+  }
+  // ...and in random order, seeking back and forth on the decoder that has reached the end.
+  for (int i : {17, 3, 29, 0, 12, 11, 25}) {
+    auto m = dec.frame_at(all.stamps[static_cast<size_t>(i)].pts, i);
+    REQUIRE(m.ok());
+    REQUIRE(m->size() == cv::Size(1920, 1080));
+    CHECK(cv::norm(*m, forward[static_cast<size_t>(i)], cv::NORM_INF) == 0);
+  }
+  // Neighbouring frames differ (each shows its own number), so the comparison above can fail.
+  CHECK(cv::norm(forward[11], forward[12], cv::NORM_INF) > 0);
+}
+
+TEST_CASE("decoder: variable frame rate is timed by PTS", "[video]") {
+  auto d = Decoder::open(clip("goldeneye-vfr-drop3.mp4"));
+  REQUIRE(d.ok());
+  auto all = decode_all(**d);
+  REQUIRE(all.stamps.size() == 160);
+  CHECK(all.stamps[60].time == Approx(3.754).margin(0.001));
+  CHECK(all.stamps[140].time == Approx(8.759).margin(0.001));
+  // The average rate would put frame 60 at 60/16.05 = 3.74 s and frame 140 at 8.72 s: wrong by a frame or more.
+  CHECK(std::abs(all.stamps[140].time - 140 / (*d)->info().fps) > 0.03);
+}
+
+TEST_CASE("decoder: rotation metadata is applied as ffmpeg does", "[video]") {
+  auto d = Decoder::open(clip("issue-134-rotate.mp4"));
+  REQUIRE(d.ok());
+  auto& dec = **d;
+  CHECK(dec.info().rotation == 90);
+  CHECK(dec.info().display_width() == 544);
+  CHECK(dec.info().display_height() == 1280);
+  auto all = decode_all(dec);
+  REQUIRE(all.stamps.size() == 240);
+  auto m = dec.frame_at(all.stamps[100].pts, 100);
+  REQUIRE(m.ok());
+  CHECK(m->cols == 544);
+  CHECK(m->rows == 1280);
+}
+
+TEST_CASE("decoder: anamorphic video is saved with square pixels", "[video]") {
+  auto d = Decoder::open(clip("issue-195-aspect-ratio.mp4"));
+  REQUIRE(d.ok());
+  CHECK((*d)->info().width == 704);
+  CHECK((*d)->info().display_width() == 1024);
+  CHECK((*d)->info().display_height() == 576);
+}
+
+TEST_CASE("decoder: files that are not video say why", "[video]") {
+  auto tmp = fs::temp_directory_path() / ("facecat-video-test-" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  {
+    std::ofstream(tmp / "text.mp4") << "this is not a video at all, just some text that is long enough";
+  }
+  auto r = Decoder::open(tmp / "text.mp4");
+  REQUIRE_FALSE(r.ok());
+  CHECK_FALSE(r.error().message.empty());
+  auto missing = Decoder::open(tmp / "missing.mp4");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("No such file") != std::string::npos);
+  fs::remove_all(tmp);
+}
+
+TEST_CASE("analysis: tree.avi's header claims 444 frames but 68 decode: a clear error", "[video]") {
+  auto d = Decoder::open(clip("opencv-samples/tree.avi"));
+  REQUIRE(d.ok());
+  CHECK((*d)->info().declared_frames == 444);
+  auto a = analyze(**d, Options{});
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().message.find("68 of the 444") != std::string::npos);
+}
