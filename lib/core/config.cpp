@@ -47,6 +47,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"faces.pipeline", "FACECAT_PIPELINE", "default", OptType::String, "named detect pipeline"},
       {"faces.max_pixels", "FACECAT_MAX_PIXELS", "100000000", OptType::Int,
        "images with more pixels than this are refused (decompression bombs)"},
+      {"faces.decode", "FACECAT_DECODE", "reduced", OptType::String,
+       "reduced: decode large JPEGs at 1/2, 1/4 or 1/8 when min_face allows it; full: always at full size"},
       {"faces.min_face", "FACECAT_MIN_FACE", "80", OptType::Int,
        "smallest face to find, in original-image pixels (a floor: see faces.min_face_fraction)"},
       {"faces.min_face_fraction", "FACECAT_MIN_FACE_FRACTION", "0.02", OptType::Double,

@@ -1,8 +1,13 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 
 #include "catalog/catalog.hpp"
+#include "faces_store/ingest.hpp"
+#include "faces_store/pipeline.hpp"
+#include "faces_store/store.hpp"
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
@@ -37,6 +42,34 @@ json stats(catalog::Db& db) {
   return out;
 }
 
+// The named pipeline: stored, or (when the catalog has none of that name yet) what the config would create.
+faces_store::Pipeline pipeline_or_default(catalog::Db& db, const Config& cfg, const std::string& name) {
+  if (!faces_store::valid_pipeline_name(name))
+    throw Fatal("bad pipeline name '" + name + "' (letters, digits, '_', '-', '.'; at most 64)", exit_code::usage);
+  if (faces_store::pipeline_exists(db, name)) return value_or_throw(faces_store::load_pipeline(db, name));
+  faces_store::Pipeline p;
+  p.name = name;
+  p.params = value_or_throw(faces_store::pipeline_from_config(cfg));
+  p.version = faces_store::version_of(p.params);
+  return p;
+}
+
+int64_t pending_count(catalog::Db& db, const std::string& version) {
+  auto s = db.prepare(
+      "SELECT count(DISTINCT f.hash) FROM files f WHERE f.kind = 'image' AND f.status = 'present' AND "
+      "f.error IS NULL AND f.hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM detections d WHERE "
+      "d.file_hash = f.hash AND d.pipeline_version = ?1)");
+  s.bind(1, version);
+  return s.step() ? s.i64(0) : 0;
+}
+
+json pipeline_json(catalog::Db& db, const faces_store::Pipeline& p, bool stored) {
+  json j = {{"name", p.name}, {"version", p.version}, {"params", faces_store::to_json(p.params)},
+            {"stored", stored}, {"pending", pending_count(db, p.version)}};
+  if (stored) j["updated_at"] = util::iso_time(p.updated_at);
+  return j;
+}
+
 }  // namespace
 
 int catalog_main(int argc, char** argv) {
@@ -53,6 +86,34 @@ int catalog_main(int argc, char** argv) {
                                           "faces and crops found on those frames");
   std::vector<std::string> forget_videos;
   fg->add_option("VIDEO", forget_videos, "video files, as given to facecat-scenes")->required();
+  auto* ing = app.add_subcommand(
+      "ingest",
+      "store facecat-detect's face JSONL in the catalog (idempotent: the same file hash and pipeline version "
+      "replace the earlier result). Faces of files the catalog does not know are stored too (faces are keyed "
+      "by content); confirmed person assignments are kept");
+  std::vector<std::string> ingest_files;
+  ing->add_option("FILE", ingest_files, "JSONL files ('-' or none: stdin)");
+  auto* pl = app.add_subcommand("pipeline", "named detect pipelines (their params and version)");
+  pl->require_subcommand(1);
+  auto* pl_list = pl->add_subcommand("list", "every pipeline (JSONL); the configured one even before first use");
+  auto* pl_show = pl->add_subcommand("show", "one pipeline's params, version and pending count (JSON)");
+  std::string show_name;
+  pl_show->add_option("NAME", show_name, "pipeline name " + env_help("faces.pipeline"));
+  auto* pl_set = pl->add_subcommand("set", "change pipeline keys (new version: its files become pending again)");
+  std::string set_name;
+  std::vector<std::string> set_kv;
+  pl_set->add_option("NAME", set_name, "pipeline name")->required();
+  pl_set->add_option("KEY=VALUE", set_kv,
+                     "decode=reduced|full detector=hog upsample=0..3 min_face=N min_face_fraction=X threshold=X "
+                     "landmarks=true|false "
+                     "chip_size=N chip_padding=X model=ID|configured crop_margin=X")
+      ->required();
+  auto* pend = app.add_subcommand("pending", "work lists for distributed runs");
+  pend->require_subcommand(1);
+  auto* pend_det = pend->add_subcommand(
+      "detect", "images pending for the pipeline (JSONL: path, hash, pipeline): feed to facecat-detect --stdin");
+  std::string pend_pipeline;
+  pend_det->add_option("--pipeline", pend_pipeline, "pipeline name " + env_help("faces.pipeline"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -106,6 +167,101 @@ int catalog_main(int argc, char** argv) {
       if (!r->disk_errors.empty()) ++failed;
     }
     return failed ? exit_code::some_failed : exit_code::ok;
+  }
+  if (ing->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Write);
+    if (ingest_files.empty()) ingest_files.push_back("-");
+    faces_store::IngestCounts total;
+    auto sink = [](const json& e) { emit(e); };
+    for (const auto& f : ingest_files) {
+      faces_store::IngestCounts c;
+      if (f == "-") {
+        c = faces_store::ingest_stream(cat.db(), std::cin, f, sink);
+      } else {
+        std::ifstream in(f, std::ios::binary);
+        if (!in) {
+          spdlog::error("{}: cannot open", f);
+          ++total.bad_lines;
+          continue;
+        }
+        c = faces_store::ingest_stream(cat.db(), in, f, sink);
+      }
+      total.lines += c.lines;
+      total.detections += c.detections;
+      total.faces += c.faces;
+      total.replaced += c.replaced;
+      total.kept_assignments += c.kept_assignments;
+      total.unknown_files += c.unknown_files;
+      total.file_errors += c.file_errors;
+      total.bad_lines += c.bad_lines;
+    }
+    json e = total.to_json();
+    e["event"] = "ingest";
+    emit(e);
+    spdlog::info("ingested {} detection(s) with {} face(s) ({} replaced, {} of unknown files, {} bad line(s))",
+                 total.detections, total.faces, total.replaced, total.unknown_files, total.bad_lines);
+    return total.bad_lines ? exit_code::some_failed : exit_code::ok;
+  }
+  if (pl_list->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Read);
+    auto all = faces_store::list_pipelines(cat.db());
+    const std::string configured = cfg.get("faces.pipeline");
+    bool seen = false;
+    for (const auto& p : all) seen = seen || p.name == configured;
+    if (!seen) emit(pipeline_json(cat.db(), pipeline_or_default(cat.db(), cfg, configured), false));
+    for (const auto& p : all) emit(pipeline_json(cat.db(), p, true));
+    return exit_code::ok;
+  }
+  if (pl_show->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Read);
+    const std::string name = show_name.empty() ? cfg.get("faces.pipeline") : show_name;
+    const bool stored = faces_store::valid_pipeline_name(name) && faces_store::pipeline_exists(cat.db(), name);
+    if (!stored && !show_name.empty() && name != cfg.get("faces.pipeline"))
+      throw Fatal("no pipeline named '" + name + "' (facecat-catalog pipeline list; create one with pipeline set)",
+                  exit_code::usage);
+    emit(pipeline_json(cat.db(), pipeline_or_default(cat.db(), cfg, name), stored));
+    return exit_code::ok;
+  }
+  if (pl_set->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Write);
+    catalog::Transaction tx(cat.db());
+    auto p = pipeline_or_default(cat.db(), cfg, set_name);
+    const std::string old = faces_store::pipeline_exists(cat.db(), set_name) ? p.version : std::string();
+    for (const auto& kv : set_kv) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw Fatal("expected KEY=VALUE, got '" + kv + "'", exit_code::usage);
+      std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+      if (key == "model" && value == "configured") {
+        value = value_or_throw(faces_store::configured_model_id(cfg.get_path("faces.models_dir"),
+                                                                cfg.get_path("faces.recognition_model")));
+      }
+      auto r = faces_store::set_param(p.params, key, value);
+      if (!r) throw Fatal(r.error().message, exit_code::usage);
+    }
+    if (p.params.landmarks && p.params.model.empty())
+      p.params.model = value_or_throw(faces_store::configured_model_id(cfg.get_path("faces.models_dir"),
+                                                                       cfg.get_path("faces.recognition_model")));
+    auto saved = faces_store::save_pipeline(cat.db(), set_name, p.params);
+    tx.commit();
+    json e = pipeline_json(cat.db(), saved, true);
+    e["event"] = "pipeline";
+    e["old_version"] = old.empty() ? json(nullptr) : json(old);
+    e["changed"] = old != saved.version;
+    emit(e);
+    return exit_code::ok;
+  }
+  if (pend_det->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Read);
+    auto p = pipeline_or_default(cat.db(), cfg, pend_pipeline.empty() ? cfg.get("faces.pipeline") : pend_pipeline);
+    for (const auto& f : faces_store::pending_files(cat.db(), p.version)) {
+      json e;
+      put_path(e, f.path);
+      e["hash"] = f.hash;
+      e["pipeline"] = p.version;
+      emit(e);
+    }
+    return exit_code::ok;
   }
   if (mg->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Write);

@@ -1,0 +1,96 @@
+// Detections and faces in the catalog: the one place that writes them (facecat-detect's catalog mode and
+// facecat-catalog ingest both call store_detection), the face JSONL record format that facecat-detect prints and
+// ingest reads, and the pending work list. Base code: no OpenCV, no dlib.
+//
+// Decisions:
+// - Faces are keyed by content (file_hash), not by files rows: results for a hash the catalog does not know are
+//   stored all the same, so a photo detected elsewhere and scanned later is not detected twice.
+// - Storing (hash, pipeline version) again replaces that detection and its faces in one transaction; it never
+//   duplicates them. Person assignments of replaced faces move to the new face with the same box (IoU > 0.9),
+//   and faces of other pipeline versions of the same content lend theirs the same way. A replacement that would
+//   drop a confirmed assignment is refused (the old result stays).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catalog/db.hpp"
+#include "faces_store/pipeline.hpp"
+#include "util/result.hpp"
+
+namespace facecat::faces_store {
+
+struct FaceRow {
+  int index = 0;
+  int x = 0, y = 0, w = 0, h = 0;  // display frame, original pixels
+  double conf = 0;
+  std::string label = "face";
+  std::string descriptor;          // 512 bytes (128 little-endian float32) or empty
+  std::string landmarks;           // 68 × 2 little-endian float32 or empty
+  nlohmann::json quality = nlohmann::json::object();
+  std::string crop_path;           // raw bytes, may be empty
+};
+
+struct DetectionRecord {
+  std::string file;                // raw path bytes (informational)
+  std::string file_hash;
+  std::string pipeline_version;
+  std::string pipeline_name;
+  std::optional<PipelineParams> pipeline_params;
+  std::string model_id;            // empty: no descriptors
+  int width = 0, height = 0;       // display frame
+  std::string error;               // non-empty: the file could not be analysed (no faces)
+  std::vector<FaceRow> faces;
+};
+
+// facecat-detect's JSONL: one record per face, or one {"faces":0} record, or one {"error":…} record per file.
+std::vector<nlohmann::json> to_records(const DetectionRecord& d, bool with_landmarks);
+
+// Groups records back into detections: feed records in order; a detection is complete when all its "faces"
+// records have arrived. Errors name the record; the caller prefixes file:line.
+class RecordAssembler {
+ public:
+  // Returns a finished detection, nothing (more records needed), or an Error for a malformed/unexpected record
+  // (an incomplete detection in progress is dropped with it).
+  Result<std::optional<DetectionRecord>> add(const nlohmann::json& rec);
+  // True when a detection is still waiting for records (at end of input: it is incomplete).
+  bool pending() const { return cur_.has_value(); }
+  std::string pending_what() const;
+
+ private:
+  std::optional<DetectionRecord> cur_;
+  int expected_ = 0;
+};
+
+// Little-endian float32 blobs.
+std::string floats_to_blob(const float* v, size_t n);
+std::vector<float> blob_to_floats(const std::string& b);
+
+// Intersection over union of two [x,y,w,h] boxes.
+double iou(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh);
+
+struct StoreResult {
+  int faces = 0;
+  int kept_assignments = 0;  // person assignments carried onto the new faces
+  bool replaced = false;     // an older result for the same (hash, version) was replaced
+  bool known_file = true;    // a files row has this hash
+};
+
+// Writes one detection (and its model and, if the catalog lacks it, its pipeline row under its name) inside the
+// caller's transaction. host: recorded in detections.host.
+Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d, const std::string& host);
+
+struct PendingFile {
+  std::string path;  // raw bytes
+  std::string hash;
+  std::string origin;
+};
+// Images that are present, usable (error NULL) and hashed, whose content has no detections row for `version`.
+// One path per content hash (the smallest), ordered by path.
+std::vector<PendingFile> pending_files(catalog::Db& db, const std::string& version);
+
+std::string host_name();
+
+}  // namespace facecat::faces_store

@@ -1,0 +1,5 @@
+#pragma once
+
+namespace facecat::tools {
+int detect_main(int argc, char** argv);
+}

@@ -1,0 +1,246 @@
+// lib/faces_store: pipelines as data (canonical params, versions, validation), the face record round trip, and
+// store_detection's rules (replace without duplicates, keep assignments, never drop a confirmed one).
+#include <catch2/catch.hpp>
+
+#include "catalog/catalog.hpp"
+#include "face/model.hpp"
+#include "faces_store/pipeline.hpp"
+#include "faces_store/store.hpp"
+#include "face_test_util.hpp"
+#include "test_helpers.hpp"
+
+using namespace facecat;
+using namespace facecat::faces_store;
+
+namespace {
+catalog::Catalog open_cat(const std::filesystem::path& p) {
+  catalog::OpenOptions o;
+  o.mode = catalog::Mode::Write;
+  auto c = catalog::Catalog::open(p, o);
+  REQUIRE(c);
+  return std::move(*c);
+}
+
+DetectionRecord sample(const std::string& version, std::vector<std::array<int, 4>> boxes) {
+  DetectionRecord d;
+  d.file = "/photos/a.jpg";
+  d.file_hash = std::string(32, 'a');
+  d.pipeline_version = version;
+  d.pipeline_name = "default";
+  d.model_id = "faceapi-resnet-0123456789abcdef";
+  d.width = 1000;
+  d.height = 800;
+  int i = 0;
+  for (auto& b : boxes) {
+    FaceRow f;
+    f.index = i++;
+    f.x = b[0];
+    f.y = b[1];
+    f.w = b[2];
+    f.h = b[3];
+    f.conf = 0.5 + i;
+    std::vector<float> desc(128, 0.25f * float(i));
+    f.descriptor = floats_to_blob(desc.data(), desc.size());
+    f.quality = {{"size", b[2]}};
+    d.faces.push_back(f);
+  }
+  return d;
+}
+
+int64_t count(catalog::Db& db, const char* sql) { return db.scalar_int(sql).value_or(-1); }
+}  // namespace
+
+TEST_CASE("pipeline params: canonical JSON, stable version, strict parsing", "[faces_store]") {
+  PipelineParams p;
+  p.model = "faceapi-resnet-0123456789abcdef";
+  const auto v = version_of(p);
+  CHECK(v.size() == 16);
+  CHECK(version_of(p) == v);
+  auto back = from_json(nlohmann::json::parse(canonical_json(p)));
+  REQUIRE(back);
+  CHECK(canonical_json(*back) == canonical_json(p));
+  // key order in the input does not matter
+  auto j = nlohmann::json::parse(R"({"upsample":0,"min_face":80})");
+  auto q = from_json(j);
+  REQUIRE(q);
+  q->model = p.model;
+  CHECK(version_of(*q) == v);
+  // every step changes the version
+  for (const auto& [k, val] : std::vector<std::pair<std::string, std::string>>{
+           {"decode", "full"}, {"upsample", "1"}, {"min_face", "40"}, {"threshold", "-0.2"}, {"landmarks", "false"},
+           {"chip_size", "160"}, {"chip_padding", "0.3"}, {"model", "dlib-dat-0000000000000000"}, {"crop_margin", "0.5"}}) {
+    PipelineParams c = p;
+    REQUIRE(set_param(c, k, val));
+    CHECK(version_of(c) != v);
+  }
+  PipelineParams c = p;
+  CHECK_FALSE(set_param(c, "min_face", "abc"));
+  CHECK_FALSE(set_param(c, "min_face", "2"));
+  CHECK_FALSE(set_param(c, "upsample", "9"));
+  CHECK_FALSE(set_param(c, "decode", "half"));
+  CHECK_FALSE(set_param(c, "detector", "cnn"));
+  CHECK_FALSE(set_param(c, "landmarks", "maybe"));
+  CHECK_FALSE(set_param(c, "colour", "red"));
+  CHECK(canonical_json(c) == canonical_json(p));  // failed sets change nothing
+  CHECK_FALSE(from_json(nlohmann::json::parse(R"({"min_face":"80"})")));
+}
+
+TEST_CASE("pipelines are stored with their version; the default comes from defaults once", "[faces_store]") {
+  ::test::TempDir t;
+  auto cat = open_cat(t.path / "c.db");
+  PipelineParams d;
+  d.model = "m";
+  auto p = ensure_pipeline(cat.db(), "default", d);
+  REQUIRE(p);
+  CHECK(p->version == version_of(d));
+  PipelineParams other = d;
+  other.min_face = 40;
+  auto again = ensure_pipeline(cat.db(), "default", other);  // exists: the stored one wins
+  REQUIRE(again);
+  CHECK(again->version == p->version);
+  auto saved = save_pipeline(cat.db(), "default", other);
+  CHECK(saved.version != p->version);
+  CHECK(load_pipeline(cat.db(), "default")->version == saved.version);
+  CHECK(list_pipelines(cat.db()).size() == 1);
+  CHECK_FALSE(ensure_pipeline(cat.db(), "bad name!", d));
+}
+
+TEST_CASE("face records round-trip through the assembler", "[faces_store]") {
+  auto d = sample("v1", {{10, 20, 100, 120}, {300, 40, 90, 90}});
+  PipelineParams p;
+  p.model = d.model_id;
+  d.pipeline_params = p;
+  d.pipeline_version = version_of(p);
+  std::vector<float> lm(136, 1.5f);
+  d.faces[0].landmarks = floats_to_blob(lm.data(), lm.size());
+  auto recs = to_records(d, true);
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0]["box"] == nlohmann::json({10, 20, 100, 120}));
+  CHECK(recs[0]["faces"] == 2);
+  RecordAssembler as;
+  auto r0 = as.add(nlohmann::json::parse(recs[0].dump()));
+  REQUIRE(r0);
+  CHECK_FALSE(*r0);
+  CHECK(as.pending());
+  auto r1 = as.add(nlohmann::json::parse(recs[1].dump()));
+  REQUIRE(r1);
+  REQUIRE(*r1);
+  const auto& back = **r1;
+  CHECK(back.faces.size() == 2);
+  CHECK(back.faces[0].descriptor == d.faces[0].descriptor);
+  CHECK(back.faces[0].landmarks == d.faces[0].landmarks);
+  CHECK(back.faces[1].landmarks.empty());
+  // a record that claims another pipeline's params is refused
+  auto bad = recs[0];
+  bad["pipeline"] = "0000000000000000";
+  CHECK_FALSE(RecordAssembler().add(bad));
+  // a face record of another file interrupting an incomplete detection is refused
+  RecordAssembler as2;
+  REQUIRE(as2.add(recs[0]));
+  auto other = recs[1];
+  other["file_hash"] = std::string(32, 'b');
+  CHECK_FALSE(as2.add(other));
+  // no faces
+  auto none = to_records(sample("v1", {}), false);
+  REQUIRE(none.size() == 1);
+  CHECK(none[0]["faces"] == 0);
+  auto rn = RecordAssembler().add(none[0]);
+  REQUIRE(rn);
+  REQUIRE(*rn);
+  CHECK((*rn)->faces.empty());
+}
+
+TEST_CASE("store_detection replaces, never duplicates, and keeps assignments", "[faces_store]") {
+  ::test::TempDir t;
+  auto cat = open_cat(t.path / "c.db");
+  auto& db = cat.db();
+  auto d = sample("v1", {{10, 20, 100, 120}, {300, 40, 90, 90}});
+  {
+    catalog::Transaction tx(db);
+    auto r = store_detection(db, d, "h");
+    REQUIRE(r);
+    CHECK_FALSE(r->replaced);
+    CHECK_FALSE(r->known_file);
+    tx.commit();
+  }
+  const int64_t id1 = count(db, "SELECT id FROM faces WHERE face_index = 1");
+  db.exec("INSERT INTO people (id, name, status, created_at, updated_at) VALUES (5, 'P', 'named', 0, 0)");
+  db.exec("UPDATE faces SET person_id = 5, assignment = 'confirmed' WHERE face_index = 1");
+  // same boxes (one shifted by a pixel): replaced in place, the assignment and the face id stay
+  auto d2 = sample("v1", {{10, 20, 100, 120}, {301, 40, 90, 90}});
+  {
+    catalog::Transaction tx(db);
+    auto r = store_detection(db, d2, "h");
+    REQUIRE(r);
+    CHECK(r->replaced);
+    CHECK(r->kept_assignments == 1);
+    tx.commit();
+  }
+  CHECK(count(db, "SELECT count(*) FROM faces") == 2);
+  CHECK(count(db, "SELECT count(*) FROM detections") == 1);
+  CHECK(count(db, "SELECT person_id FROM faces WHERE face_index = 1 AND assignment = 'confirmed'") == 5);
+  CHECK(count(db, "SELECT id FROM faces WHERE face_index = 1") == id1);
+  CHECK(count(db, "SELECT count(*) FROM models") == 1);
+  // a new pipeline version: the old faces stay, the new face with the same box borrows the assignment
+  auto d3 = sample("v2", {{300, 40, 90, 90}});
+  {
+    catalog::Transaction tx(db);
+    REQUIRE(store_detection(db, d3, "h"));
+    tx.commit();
+  }
+  CHECK(count(db, "SELECT count(*) FROM faces") == 3);
+  CHECK(count(db, "SELECT person_id FROM faces WHERE pipeline_version = 'v2'") == 5);
+  // a replacement that would drop the confirmed face is refused and changes nothing
+  auto d4 = sample("v1", {{10, 20, 100, 120}});
+  {
+    catalog::Transaction tx(db);
+    auto r = store_detection(db, d4, "h");
+    CHECK_FALSE(r);
+    tx.commit();
+  }
+  CHECK(count(db, "SELECT count(*) FROM faces WHERE pipeline_version = 'v1'") == 2);
+  CHECK(catalog::check(db).empty());
+}
+
+TEST_CASE("pending files: present usable images without a detection for the version, one per content",
+          "[faces_store]") {
+  ::test::TempDir t;
+  auto cat = open_cat(t.path / "c.db");
+  auto& db = cat.db();
+  auto ins = db.prepare(
+      "INSERT INTO files (path, size, mtime_ns, inode, hash, kind, status, error, origin, first_seen, last_seen, "
+      "changed_at) VALUES (?1, 1, 0, 0, ?2, ?3, ?4, ?5, ?6, 0, 0, 0)");
+  auto add = [&](const char* path, std::string hash, const char* kind, const char* status, const char* error,
+                 const char* origin) {
+    ins.bind(1, std::string(path)).bind(2, hash).bind(3, kind).bind(4, status);
+    if (error) ins.bind(5, error); else ins.bind(5, nullptr);
+    ins.bind(6, origin);
+    ins.run();
+    ins.reset();
+  };
+  add("/a.jpg", std::string(32, 'a'), "image", "present", nullptr, "scan");
+  add("/b.jpg", std::string(32, 'a'), "image", "present", nullptr, "scan");  // duplicate content
+  add("/c.jpg", std::string(32, 'c'), "image", "present", nullptr, "scenes");  // a video frame
+  add("/d.jpg", std::string(32, 'd'), "image", "missing", nullptr, "scan");
+  add("/e.jpg", std::string(32, 'e'), "image", "present", "truncated", "scan");
+  add("/f.mp4", std::string(32, 'f'), "video", "present", nullptr, "scan");
+  auto p = pending_files(db, "v1");
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].path == "/a.jpg");
+  CHECK(p[1].origin == "scenes");
+  {
+    catalog::Transaction tx(db);
+    REQUIRE(store_detection(db, sample("v1", {}), "h"));
+    tx.commit();
+  }
+  CHECK(pending_files(db, "v1").size() == 1);
+  CHECK(pending_files(db, "v2").size() == 2);
+}
+
+TEST_CASE("configured_model_id matches the id load_encoder gives", "[faces_store][face]") {
+  facecat::test::require_face_data();
+  auto id = configured_model_id(facecat::test::models_dir(), {});
+  REQUIRE(id);
+  CHECK(*id == facecat::test::analyzer().model_id());
+  CHECK_FALSE(configured_model_id(facecat::test::models_dir(), "/nonexistent.dat"));
+}
