@@ -22,7 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto merged = merge_sidecar(&existing, c);
   if (!merged) return 0;
   auto back = read_regions(merged->xml);
-  if (!back) __builtin_trap();  // we wrote something we cannot read
+  if (!back) {  // we wrote something we cannot read
+    if (std::getenv("FACECAT_FUZZ_DEBUG"))
+      std::fprintf(stderr, "--- merged\n%s\n--- read_regions: %s\n", merged->xml.c_str(), back.error().message.c_str());
+    __builtin_trap();
+  }
   auto again = merge_sidecar(&merged->xml, c);
   if (!again || again->xml != merged->xml) {  // not a fixed point
     if (std::getenv("FACECAT_FUZZ_DEBUG")) {

@@ -286,6 +286,8 @@ def main():
 
         # ---- JSONL: facecat-vk notify --from-match (a message is never built from a broken record) -------------
         n_kinds += jsonl_kinds(tmp, home)
+        # ---- JSONL: facecat-catalog ingest (a bad line is reported and skipped, the rest goes in) -------------
+        n_kinds += ingest_kinds(tmp, home)
         # ---- config.ini ---------------------------------------------------------------------------------------
         n_kinds += config_kinds(tmp, home, cat)
         print(f"{n_kinds} kinds of bad input")
@@ -324,6 +326,49 @@ def jsonl_kinds(tmp, home):
     no_crash(r.rc, r.stderr, "JSONL huge valid line")
     check(r.rc == 0 and len(r.jsonl()[0]["message"]) <= 9000, "JSONL huge valid line: the message is cut to the limit")
     return len(kinds) + 1
+
+
+def ingest_kinds(tmp, home):
+    d = os.path.join(tmp, "ingest")
+    os.makedirs(d)
+    n = [0]
+
+    def good():
+        n[0] += 1
+        return ('{"file": "/photos/p%d.jpg", "file_hash": "%032x", "pipeline": "v1", "pipeline_name": "default", '
+                '"faces": 0, "model": "", "width": 100, "height": 80}\n' % (n[0], n[0])).encode()
+    kinds = [
+        ("not-json.jsonl", b'{"file": "/photos/x.jpg", "faces": \n', "not valid JSON"),
+        ("invalid-utf8.jsonl", b'{"file": "/photos/\xff\xfe.jpg", "faces": 0}\n', "not valid JSON"),
+        ("array.jsonl", b'[1, 2, 3]\n', ""),
+        ("faces-wrong-type.jsonl", b'{"file": "/p/y.jpg", "file_hash": "%032x", "pipeline": "v1", "faces": "two"}\n' % 7,
+         "faces"),
+        ("faces-negative.jsonl", b'{"file": "/p/y.jpg", "file_hash": "%032x", "pipeline": "v1", "faces": -1}\n' % 8,
+         "faces"),
+        ("box-wrong-type.jsonl", b'{"file": "/p/z.jpg", "file_hash": "%032x", "pipeline": "v1", "face": 0, "faces": 1, '
+         b'"box": "wide", "model": "m", "width": 10, "height": 10}\n' % 9, ""),
+        ("huge-line.jsonl", b'{"file": "' + b"x" * (2 << 20) + b'\n', "not valid JSON"),
+    ]
+    files = []
+    for name, bad, _ in kinds:
+        f = os.path.join(d, name)
+        open(f, "wb").write(good() + bad + good())
+        files.append(f)
+    cat = os.path.join(d, "cat.db")
+    r = run(["facecat-catalog", "ingest", "--catalog", cat] + files, home)
+    no_crash(r.rc, r.stderr, "ingest of the bad JSONL")
+    check_eq(r.rc, 1, "ingest: exit 1 (some lines failed)")
+    for name, _, reason in kinds:
+        logged = lines_naming(r.stderr, name)
+        check(len(logged) == 1 and f"{name}:2:" in logged[0] and reason in logged[0],
+              f"ingest {name}: one line naming file:2 and the reason {reason!r} ({[l[:200] for l in logged]})")
+    check(len(r.stderr) < 64 * 1024, "ingest: the messages are short (a 2 MB line is not repeated)")
+    summary = r.events("ingest")
+    check(len(summary) == 1 and summary[0]["detections"] == 2 * len(kinds) and summary[0]["bad_lines"] == len(kinds),
+          f"ingest: the run went on: every good record is in, every bad line counted ({summary})")
+    r = run(["facecat-catalog", "check", "--catalog", cat], home)
+    check_eq(r.rc, 0, "ingest: the catalog checks clean")
+    return len(kinds)
 
 
 def config_kinds(tmp, home, cat):
