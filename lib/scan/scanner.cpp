@@ -49,9 +49,10 @@ struct Stat {
 struct Known {
   int64_t id;
   int64_t size, mtime_ns, inode;
-  std::string hash;
+  std::string hash;  // see hash_loaded
   bool present;
   bool seen = false;
+  bool hash_loaded = false;
 };
 
 // ---- walking --------------------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ class Walker {
 // ---- per-file work (parallel) ------------------------------------------------------------------------------------
 struct Work {
   Stat st;
-  const Known* known = nullptr;  // the row at the same path, if any
+  Known* known = nullptr;  // the row at the same path, if any
   FileFacts f;                   // filled by probe_file in the parallel stage
 };
 
@@ -229,13 +230,19 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   std::unordered_map<std::string, Known> known;
   known.reserve(static_cast<size_t>(db.scalar_int("SELECT count(*) FROM files").value_or(0)));
   {
-    auto s = db.prepare("SELECT id, path, size, mtime_ns, inode, ifnull(hash,''), status FROM files "
-                        "WHERE (path >= ?1 AND path < ?2) OR path = ?3");
+    // Hashes are loaded only with --all; otherwise lazily (hash_of) for the few rows that need them: 100k
+    // 32-character strings are a measurable part of an unchanged re-scan.
+    auto s = db.prepare(opts.emit_unchanged
+                            ? "SELECT id, path, size, mtime_ns, inode, ifnull(hash,''), status FROM files "
+                              "WHERE (path >= ?1 AND path < ?2) OR path = ?3"
+                            : "SELECT id, path, size, mtime_ns, inode, NULL, status FROM files "
+                              "WHERE (path >= ?1 AND path < ?2) OR path = ?3");
     for (const auto& r : roots) {
       std::string lo = r == "/" ? "/" : r + "/", hi = r == "/" ? "0" : r + "0";  // '0' follows '/'
       s.bind_blob(1, lo).bind_blob(2, hi).bind_blob(3, r);
       while (s.step()) {
         Known k{s.i64(0), s.i64(2), s.i64(3), s.i64(4), s.text(5), s.text(6) == "present"};
+        k.hash_loaded = opts.emit_unchanged;
         known.emplace(s.blob(1), std::move(k));
       }
       s.reset();
@@ -243,6 +250,17 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   }
 
   phase("loading known files");
+
+  auto hash_stmt = db.prepare("SELECT ifnull(hash,'') FROM files WHERE id=?1");
+  auto hash_of = [&](Known& k) -> const std::string& {
+    if (!k.hash_loaded) {
+      hash_stmt.bind(1, k.id);
+      if (hash_stmt.step()) k.hash = hash_stmt.text(0);
+      hash_stmt.reset();
+      k.hash_loaded = true;
+    }
+    return k.hash;
+  };
 
   // The walk (filesystem) and loading what the catalog knows (SQLite) are independent: overlap them.
   std::vector<Stat> stats = walk_future.get();
@@ -258,7 +276,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     auto it = known.find(st.path);
     if (it != known.end()) {
       it->second.seen = true;
-      const Known& k = it->second;
+      Known& k = it->second;
       if (k.present && k.size == st.size && k.mtime_ns == st.mtime_ns && k.inode == st.inode) {
         unchanged.push_back(&st);
         continue;
@@ -287,7 +305,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   std::unordered_multimap<std::string, int64_t> move_candidates;
   {
     for (auto& [path, k] : known)
-      if (k.present && !k.seen && !k.hash.empty()) move_candidates.emplace(k.hash, k.id);
+      if (k.present && !k.seen && !hash_of(k).empty()) move_candidates.emplace(k.hash, k.id);
     auto s = db.prepare("SELECT hash, id FROM files WHERE status='missing' AND hash IS NOT NULL");
     while (s.step()) move_candidates.emplace(s.text(0), s.i64(1));
   }
@@ -368,7 +386,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     if (w.known) {
       // Same path, different size/mtime/inode (or a row that was missing and is back).
       id = w.known->id;
-      bool content_changed = w.known->hash != w.f.hash;
+      bool content_changed = hash_of(*w.known) != w.f.hash;
       auto dup = find_duplicate(find_dup, w.f.hash, id);
       bind_file_columns(update, w.f, dup);
       update.bind(27, now).bind(28, id);
@@ -521,7 +539,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       json e = {{"event", "missing"}};
       put_path(e, path);
       e["file_id"] = k.id;
-      e["hash"] = k.hash;
+      e["hash"] = hash_of(k);
       if (opts.prune) {
         del.bind(1, k.id).run();
         del.reset();
