@@ -94,6 +94,19 @@ const std::vector<OptionSpec>& option_specs() {
       {"video.threads", "FACECAT_VIDEO_THREADS", "0", OptType::Int, "decoder threads; 0 = one per core"},
       // [cluster]
       {"cluster.hosts", "FACECAT_CLUSTER_HOSTS", "", OptType::String, "hosts for GNU parallel -S (comma-separated)"},
+      // [search] (facecat-match, facecat-cluster)
+      {"search.faiss_min", "FACECAT_FAISS_MIN", "200000", OptType::Int,
+       "use the FAISS index (persisted beside the catalog) from this many descriptors on; 0 = always exact"},
+      {"search.nprobe", "FACECAT_FAISS_NPROBE", "0", OptType::Int,
+       "FAISS lists searched per query; 0 = nlist/32 (at least 16), measured to keep recall@1 >= 99%"},
+      {"search.top", "FACECAT_MATCH_TOP", "5", OptType::Int, "candidates shown per target face (people and faces)"},
+      // [clustering] (facecat-cluster)
+      {"clustering.threshold", "FACECAT_CLUSTER_THRESHOLD", "0.5", OptType::Double,
+       "faces closer than this are linked in the clustering graph"},
+      {"clustering.min_size", "FACECAT_CLUSTER_MIN_SIZE", "2", OptType::Int,
+       "smaller clusters do not become suggested people"},
+      {"clustering.neighbours", "FACECAT_CLUSTER_NEIGHBOURS", "10", OptType::Int,
+       "nearest neighbours per face in the clustering graph"},
       // [log]
       {"log.level", "FACECAT_LOG_LEVEL", "info", OptType::String, "trace, debug, info, warn, error or off"},
       {"log.file", "FACECAT_LOG_FILE", "", OptType::Path, "also log to this rotating file"},

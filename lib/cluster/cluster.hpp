@@ -1,0 +1,59 @@
+// Face clustering: chinese whispers (dlib) over a k-nearest-neighbour graph from the search engine, never over all
+// O(n²) pairs. Clusters become suggested people; confirmed faces are never moved.
+//
+// Incremental by default. A face is an "anchor" when it already has a person (not rejected) or a cluster; the
+// others are "candidates". Each run:
+//   1. joins every candidate to the anchors' person/cluster that wins a distance-weighted vote among its k nearest
+//      anchors within the threshold (a face rejected from a person never joins that person again);
+//   2. clusters the remaining candidates with chinese whispers; clusters of at least min_size faces get a new
+//      cluster id (ids are never reused) and a new suggested person; smaller ones stay unclustered for next time.
+// With full = true the faces of suggested people are clustered again from scratch (confirmed faces and the faces of
+// named/confirmed people stay anchors); a new cluster keeps the id and the person of the old cluster it overlaps
+// most (more than half of it), so ids stay stable when membership barely changes.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "catalog/db.hpp"
+#include "search/search.hpp"
+#include "util/result.hpp"
+
+namespace facecat::cluster {
+
+struct Options {
+  double threshold = 0.5;   // edge / join distance (see README: chosen by measurement)
+  int k = 10;               // neighbours per face in the graph
+  int min_size = 2;         // smaller clusters stay unclustered
+  int iterations = 100;     // chinese whispers iterations
+  bool full = false;        // re-cluster the faces of suggested people from scratch
+  search::EngineOptions engine;
+};
+
+struct Stats {
+  size_t faces = 0;          // faces of the model
+  size_t anchors = 0;        // faces that kept their person/cluster
+  size_t candidates = 0;     // faces that were (re)considered
+  size_t joined = 0;         // candidates that joined an existing person/cluster
+  size_t clustered = 0;      // candidates in new clusters
+  size_t new_clusters = 0;   // clusters given a new id
+  size_t kept_clusters = 0;  // clusters that kept an old id (full mode)
+  size_t unclustered = 0;    // candidates left alone (clusters below min_size)
+  size_t people_created = 0, people_removed = 0;
+  double seconds = 0;
+};
+
+// Pure clustering of the rows of m: labels[i] in 0..n_clusters-1. Edges join each row with its k nearest rows
+// within threshold (found with idx, which must be built over m).
+std::vector<unsigned long> chinese_whispers_knn(const search::Matrix& m, const search::Index& idx, double threshold,
+                                                int k, int iterations, unsigned long* n_clusters = nullptr);
+
+// Pairwise precision/recall/F1 of a clustering against true labels (for tests and measurements).
+struct PairScore {
+  double precision = 0, recall = 0, f1 = 0;
+};
+PairScore pairwise_f1(const std::vector<unsigned long>& predicted, const std::vector<int>& truth);
+
+// The incremental catalog run described above, in one transaction.
+Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& opts);
+
+}  // namespace facecat::cluster

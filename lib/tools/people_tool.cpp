@@ -1,0 +1,88 @@
+#include <spdlog/spdlog.h>
+
+#include "catalog/catalog.hpp"
+#include "core/exit_codes.hpp"
+#include "core/output.hpp"
+#include "core/tool.hpp"
+#include "people/people.hpp"
+#include "tools/common.hpp"
+#include "tools/people_tool.hpp"
+#include "util/text.hpp"
+
+namespace facecat::tools {
+
+int people_main(int argc, char** argv) {
+  CLI::App app{"facecat-people: list, name, merge, split, confirm, reject and forget people.\n"
+               "References: p<id> or <id> = a person, c<id> = a cluster, f<id> = a face, or a person's exact name.\n"
+               "Prints one JSON record per person (list) or per change on stdout."};
+  app.set_version_flag("--version", FACECAT_VERSION);
+  app.require_subcommand(1);
+  CommonOptions common;
+  add_common_options(app, common);
+  bool named_only = false;
+  std::string target, new_name, a, b;
+  std::vector<std::string> refs;
+  std::string split_name;
+  auto* list = app.add_subcommand("list", "one JSON record per person (id, name, status, faces, clusters, sources)");
+  list->add_flag("--named", named_only, "leave out suggested (unnamed) people");
+  auto* name = app.add_subcommand("name", "give a cluster, person or face a name (a face is confirmed as that person; "
+                                          "a name that exists already merges into that person)");
+  name->add_option("TARGET", target, "c<cluster>, p<person> or f<face>")->required();
+  name->add_option("NAME", new_name, "the person's name")->required();
+  auto* merge = app.add_subcommand("merge", "move every face and source of B into A and delete B");
+  merge->add_option("A", a, "the person that stays")->required();
+  merge->add_option("B", b, "the person that goes")->required();
+  auto* split = app.add_subcommand("split", "move faces out of their person into a new one (they become confirmed)");
+  split->add_option("FACE", refs, "f<id>...")->required();
+  split->add_option("--name", split_name, "name of the new person (or an existing one)");
+  auto* confirm = app.add_subcommand("confirm", "confirm a person (all its suggested faces), a cluster or faces");
+  confirm->add_option("TARGET", refs, "p<id>, c<id> or f<id>...")->required();
+  auto* reject = app.add_subcommand("reject", "a face (or a cluster's or person's suggested faces) is not that person");
+  reject->add_option("TARGET", refs, "f<id>, c<id> or p<id>...")->required();
+  auto* forget = app.add_subcommand("forget", "delete a person and its sources; its faces become nobody's");
+  forget->add_option("TARGET", refs, "p<id>, c<id> or a name...")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : exit_code::usage;
+  }
+  Config cfg;
+  if (!setup_tool("facecat-people", common, {}, cfg)) return exit_code::ok;
+
+  if (list->parsed()) {
+    auto cat = open_catalog(cfg, catalog::Mode::Read);
+    for (auto& r : people::list(cat.db(), !named_only)) emit(r);
+    return exit_code::ok;
+  }
+  auto cat = open_catalog(cfg, catalog::Mode::Write);
+  auto& db = cat.db();
+  catalog::Transaction tx(db);
+  std::vector<json> out;
+  auto ref = [&](const std::string& s) { return value_or_throw(people::resolve(db, s)); };
+  if (name->parsed()) {
+    out.push_back(value_or_throw(people::name(db, ref(target), new_name)));
+  } else if (merge->parsed()) {
+    out.push_back(value_or_throw(people::merge(db, ref(a), ref(b))));
+  } else if (split->parsed()) {
+    std::vector<int64_t> faces;
+    for (auto& r : refs) {
+      auto x = ref(r);
+      if (x.kind != people::Ref::Kind::Face) throw Fatal("split takes faces (f<id>), not '" + r + "'", exit_code::usage);
+      faces.push_back(x.id);
+    }
+    out.push_back(value_or_throw(
+        people::split(db, faces, split_name.empty() ? std::nullopt : std::optional<std::string>(split_name))));
+  } else {
+    for (auto& r : refs) {
+      auto x = ref(r);
+      if (confirm->parsed()) out.push_back(value_or_throw(people::confirm(db, x)));
+      else if (reject->parsed()) out.push_back(value_or_throw(people::reject(db, x)));
+      else out.push_back(value_or_throw(people::forget(db, x)));
+    }
+  }
+  tx.commit();
+  for (auto& r : out) emit(r);
+  return exit_code::ok;
+}
+
+}  // namespace facecat::tools

@@ -1,0 +1,5 @@
+#pragma once
+
+namespace facecat::tools {
+int report_main(int argc, char** argv);
+}  // namespace facecat::tools
