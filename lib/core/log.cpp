@@ -29,7 +29,9 @@ void init_logging(const LogSettings& s) {
   auto level = spdlog::level::from_str(s.level);
   if (s.verbose >= 2) level = spdlog::level::trace;
   else if (s.verbose == 1) level = spdlog::level::debug;
-  if (s.quiet && level < spdlog::level::warn) level = spdlog::level::warn;
+  // --quiet silences stderr only (cron mails what a job prints); the log file keeps the configured level, so a
+  // quiet cron job still leaves its summary lines in log.file.
+  if (s.quiet && level < spdlog::level::warn) err->set_level(spdlog::level::warn);
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);

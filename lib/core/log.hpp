@@ -10,7 +10,7 @@ namespace facecat {
 struct LogSettings {
   std::string tool;        // e.g. "facecat-scan"
   std::string level = "info";
-  bool quiet = false;      // only warnings and errors
+  bool quiet = false;      // only warnings and errors on stderr (the log file keeps the level)
   int verbose = 0;         // -v: debug, -vv: trace
   std::string file;        // rotating log file, empty for none
 };

@@ -1,6 +1,10 @@
 #include "core/output.hpp"
 
+#include <limits.h>
+#include <poll.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
@@ -22,9 +26,21 @@ void emit(const json& record) {
   const char* p = line.data();
   size_t n = line.size();
   while (n > 0) {
-    ssize_t w = ::write(STDOUT_FILENO, p, n);  // unbuffered: one write per record
+    // Wait for room with a timeout, so that a stop request is seen even while the reader is not reading (a full
+    // pipe): a blocked write() is interrupted only when the signal happens to hit this thread, and TBB's workers
+    // write too. After POLLOUT a pipe has room for PIPE_BUF bytes, so a write of at most that never blocks.
+    pollfd pfd{STDOUT_FILENO, POLLOUT, 0};
+    int pr = ::poll(&pfd, 1, 200);
+    if (pr <= 0) {
+      if (interrupted()) throw Interrupted();
+      if (pr == 0 || errno == EINTR) continue;
+    }
+    ssize_t w = ::write(STDOUT_FILENO, p, std::min<size_t>(n, PIPE_BUF));
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == EAGAIN) {
+        if (interrupted()) throw Interrupted();
+        continue;
+      }
       if (errno == EPIPE) throw BrokenPipe();
       throw std::runtime_error(std::string("cannot write to stdout: ") + std::strerror(errno));
     }

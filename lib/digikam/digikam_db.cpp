@@ -425,7 +425,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
         e["reason"] = where ? "not in digiKam's database (album '" + where->album + "' of album root " +
                                   std::to_string(where->root->id) + "): let digiKam scan it first"
                             : std::string("outside every digiKam album root (see --root-map)");
-        spdlog::warn("{}: {}", util::utf8_lossy(img.path), e["reason"].get<std::string>());
+        spdlog::warn("{}: {}", util::printable(img.path), e["reason"].get<std::string>());
         on_event(e);
         continue;
       }
@@ -446,7 +446,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
             case Writer::FaceResult::Conflict:
               ++conflicts;
               spdlog::warn("{}: digiKam already has face {} under another person; left as it is",
-                           util::utf8_lossy(j.img->path), db_rect_string(f.display));
+                           util::printable(j.img->path), db_rect_string(f.display));
               break;
           }
           names.push_back(f.name);

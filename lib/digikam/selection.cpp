@@ -54,7 +54,7 @@ std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts
     int o = static_cast<int>(files.opt_i64(3).value_or(1));
     if (!valid_orientation(o)) {
       spdlog::warn("{}: EXIF orientation {} is not 1..8; treating it as 1 like digiKam does",
-                   util::utf8_lossy(img.path), o);
+                   util::printable(img.path), o);
       o = 1;
     }
     img.orientation = o;
@@ -95,14 +95,14 @@ std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts
       if (named) f.name = name;
       f.display = clamp(raw, disp);
       if (f.display.w <= 0 || f.display.h <= 0) {
-        spdlog::warn("{}: face {} ({},{} {}x{}) lies outside the {}x{} image; skipped", util::utf8_lossy(img.path),
+        spdlog::warn("{}: face {} ({},{} {}x{}) lies outside the {}x{} image; skipped", util::printable(img.path),
                      f.face_id, raw.x, raw.y, raw.w, raw.h, disp.w, disp.h);
         continue;
       }
       if (f.display.w == disp.w && f.display.h == disp.h) {
         // digiKam skips a region that covers the whole image.
         spdlog::warn("{}: face {} covers the whole image; digiKam would ignore it, skipped",
-                     util::utf8_lossy(img.path), f.face_id);
+                     util::printable(img.path), f.face_id);
         continue;
       }
       img.faces.push_back(std::move(f));

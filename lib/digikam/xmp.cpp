@@ -110,6 +110,16 @@ pugi::xml_node description_of(pugi::xml_node n) {
   return {};
 }
 
+// A prefix we may write element and attribute names with: an ASCII NCName (letter or '_', then letters, digits,
+// '-', '_', '.'). pugixml accepts any declared name; writing an invalid one back would make the file unreadable.
+bool reusable_prefix(std::string_view p) {
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (p.empty() || !alpha(p[0])) return false;
+  for (char c : p)
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '-' && c != '.') return false;
+  return true;
+}
+
 // A prefix bound to uri where `at` stands; declares one on the enclosing rdf:Description when none is.
 std::string prefix_for(pugi::xml_node at, const char* uri, const std::string& preferred) {
   std::set<std::string> seen;
@@ -119,8 +129,27 @@ std::string prefix_for(pugi::xml_node at, const char* uri, const std::string& pr
       std::string_view q = a.name();
       if (!util::starts_with(q, "xmlns:")) continue;
       std::string p(q.substr(6));
+      if (!reusable_prefix(p)) continue;  // "xmlns:a:b", "xmlns:-x": malformed input, never written back
       if (!seen.insert(p).second) continue;  // shadowed by an inner declaration
       if (std::string_view(a.value()) == uri) return p;
+    }
+  }
+  // A prefix that is used but not declared here (malformed input: "stDim:w" without xmlns:stDim) is taken too:
+  // declaring it now would give that name a second attribute of the same name or a meaning it did not have.
+  auto note_used = [&](pugi::xml_node n) {
+    if (n.type() != pugi::node_element) return;
+    if (auto p = prefix_of(n.name()); !p.empty()) seen.insert(std::string(p));
+    for (auto a : n.attributes())
+      if (auto p = prefix_of(a.name()); !p.empty() && p != "xmlns") seen.insert(std::string(p));
+  };
+  for (auto n = at; n; n = n.parent()) note_used(n);
+  for (auto n = at.first_child(); n && n != at;) {  // at's subtree, without recursion
+    note_used(n);
+    if (n.first_child()) {
+      n = n.first_child();
+    } else {
+      while (n != at && !n.next_sibling()) n = n.parent();
+      if (n != at) n = n.next_sibling();
     }
   }
   std::string p = preferred;

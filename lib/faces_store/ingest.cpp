@@ -61,7 +61,9 @@ IngestCounts ingest_stream(catalog::Db& db, std::istream& in, const std::string&
     if (!d.error.empty()) {
       ++c.file_errors;
       // Transient failures (unreadable, changed since the scan) and records without a hash are not results.
-      if (d.file_hash.size() != 32 || d.pipeline_version.empty() || j.value("retry", false)) continue;
+      auto retry = j.find("retry");  // a non-boolean "retry" is no retry (never a json::type_error)
+      bool transient = retry != j.end() && retry->is_boolean() && retry->get<bool>();
+      if (d.file_hash.size() != 32 || d.pipeline_version.empty() || transient) continue;
     }
     if (!tx) {
       tx = std::make_unique<catalog::Transaction>(db);

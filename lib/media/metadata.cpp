@@ -6,9 +6,11 @@
 #include <libheif/heif.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstring>
+#include <vector>
 
 #include "media/container.hpp"
 #include "util/text.hpp"
@@ -128,9 +130,75 @@ std::optional<std::string> exif_datetime(const std::optional<std::string>& s) {
   return t;
 }
 
+// libexif skips what it cannot read without a word (an entry count larger than the block, a value beyond its
+// end, an IFD pointer that leads back). Walk the TIFF structure ourselves, bounded, and name the first problem.
+// `complete`: the block is the whole EXIF data (false for a TIFF file read only in part: values may lie beyond).
+std::string tiff_problem(std::string_view t, bool complete) {
+  if (t.size() < 8) return "TIFF header too short";
+  bool le = t[0] == 'I' && t[1] == 'I';
+  if (!le && !(t[0] == 'M' && t[1] == 'M')) return "bad byte-order mark";
+  auto u16 = [&](uint64_t o) -> uint32_t {
+    return le ? (uint8_t(t[o]) | (uint8_t(t[o + 1]) << 8)) : ((uint8_t(t[o]) << 8) | uint8_t(t[o + 1]));
+  };
+  auto u32 = [&](uint64_t o) -> uint32_t { return le ? (u16(o) | (u16(o + 2) << 16)) : ((u16(o) << 16) | u16(o + 2)); };
+  static const uint8_t unit[14] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4};  // by TIFF/EXIF type, 0: unknown
+  const uint64_t size = t.size();
+  struct Todo {
+    uint64_t off;
+    const char* name;
+  };
+  std::vector<Todo> todo{{u32(4), "IFD0"}};
+  std::vector<uint64_t> seen;
+  for (int ifds = 0; !todo.empty() && ifds < 16; ++ifds) {
+    Todo d = todo.back();
+    todo.pop_back();
+    if (std::find(seen.begin(), seen.end(), d.off) != seen.end())
+      return std::string(d.name) + " at offset " + std::to_string(d.off) + " was already read (an IFD loop)";
+    seen.push_back(d.off);
+    if (d.off + 2 > size) {
+      if (!complete) continue;
+      return std::string(d.name) + " offset " + std::to_string(d.off) + " is outside the " + std::to_string(size) +
+             "-byte block";
+    }
+    uint64_t n = u16(d.off);
+    if (d.off + 2 + 12 * n > size) {
+      if (!complete) continue;
+      return std::string(d.name) + " claims " + std::to_string(n) + " entries; the block has room for " +
+             std::to_string((size - d.off - 2) / 12);
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t e = d.off + 2 + 12 * i;
+      uint32_t tag = u16(e), type = u16(e + 2);
+      uint64_t count = u32(e + 4);
+      uint64_t bytes = type < 14 ? count * unit[type] : 0;
+      if (bytes > 4 && complete && u32(e + 8) + bytes > size) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "tag 0x%04x in %s: its %llu-byte value at offset %u runs past the %llu-byte block",
+                      tag, d.name, static_cast<unsigned long long>(bytes), u32(e + 8),
+                      static_cast<unsigned long long>(size));
+        return buf;
+      }
+      if ((type == 4 || type == 13) && count == 1) {
+        if (tag == 0x8769) todo.push_back({u32(e + 8), "the EXIF IFD"});
+        if (tag == 0x8825) todo.push_back({u32(e + 8), "the GPS IFD"});
+        if (tag == 0xA005) todo.push_back({u32(e + 8), "the interoperability IFD"});
+      }
+    }
+    if (std::string_view(d.name) == "IFD0" && d.off + 2 + 12 * n + 4 <= size) {
+      if (uint64_t next = u32(d.off + 2 + 12 * n)) todo.push_back({next, "IFD1"});
+    }
+  }
+  return {};
+}
+
+Exif parse_exif_impl(std::string_view block, std::string* warning, bool complete);
+
 }  // namespace
 
-Exif parse_exif(std::string_view block, std::string* warning) {
+Exif parse_exif(std::string_view block, std::string* warning) { return parse_exif_impl(block, warning, true); }
+
+namespace {
+Exif parse_exif_impl(std::string_view block, std::string* warning, bool complete) {
   Exif x;
   std::string buf;
   // libexif wants "Exif\0\0" + TIFF; accept a bare TIFF header too.
@@ -182,11 +250,10 @@ Exif parse_exif(std::string_view block, std::string* warning) {
   exif_data_unref(d);
   exif_log_unref(log);
   if (ifd0_unreadable && sink.first_problem.empty()) sink.first_problem = "IFD0 is unreadable (bad offset or count)";
+  if (sink.first_problem.empty()) sink.first_problem = tiff_problem(std::string_view(buf).substr(6), complete);
   if (!sink.first_problem.empty() && warning && warning->empty()) *warning = "corrupt EXIF: " + sink.first_problem;
   return x;
 }
-
-namespace {
 
 // ---- per-format headers ------------------------------------------------------------------------------------------
 void jpeg_info(const File& f, uint64_t size, std::string_view tail, int64_t last_eoi, MediaInfo& mi) {
@@ -348,7 +415,7 @@ void bmp_info(std::string_view head, MediaInfo& mi) {
 void tiff_info(const File& f, uint64_t size, MediaInfo& mi) {
   // The TIFF structure is EXIF's own: let libexif read IFD0 (bounded to the first 4 MiB).
   auto data = f.read(0, static_cast<size_t>(std::min<uint64_t>(size, 4u << 20)));
-  mi.exif = parse_exif(data, &mi.warning);
+  mi.exif = parse_exif_impl(data, &mi.warning, data.size() == size);
   // Width/length are tags 0x0100/0x0101 of IFD0; read them directly.
   bool le = data.size() > 8 && data[0] == 'I';
   auto u16 = [&](size_t o) -> uint32_t {

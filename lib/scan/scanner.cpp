@@ -100,7 +100,7 @@ class Walker {
 
   void report_error(const std::string& path, const std::string& reason) {
     ++counts_.errors;
-    spdlog::warn("{}: {}", util::utf8_lossy(path), reason);
+    spdlog::warn("{}: {}", util::printable(path), reason);
     json e = {{"event", "error"}};
     put_path(e, path);
     e["reason"] = reason;
@@ -150,7 +150,7 @@ class Walker {
       }
       if (S_ISDIR(st.st_mode)) {
         if (!visited_.insert({static_cast<int64_t>(st.st_dev), static_cast<int64_t>(st.st_ino)}).second) {
-          spdlog::debug("{}: already visited (symlink loop or bind mount); skipped", util::utf8_lossy(full));
+          spdlog::debug("{}: already visited (symlink loop or bind mount); skipped", util::printable(full));
           continue;
         }
         subdirs.push_back(full);
@@ -366,7 +366,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   auto write = [&](Work& w) {
     if (w.f.read_failed) {
       ++counts.errors;
-      spdlog::warn("{}: {}", util::utf8_lossy(w.st.path), w.f.error);
+      spdlog::warn("{}: {}", util::printable(w.st.path), w.f.error);
       json e = {{"event", "error"}};
       put_path(e, w.st.path);
       e["reason"] = w.f.error;
@@ -443,7 +443,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     }
     if (!w.f.error.empty()) {
       ++counts.errors;
-      spdlog::warn("{}: {}", util::utf8_lossy(w.st.path), w.f.error);
+      spdlog::warn("{}: {}", util::printable(w.st.path), w.f.error);
       json e = {{"event", "error"}};
       put_path(e, w.st.path);
       e["reason"] = w.f.error;
@@ -455,7 +455,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     if (!w.f.info.warning.empty()) {
       // Usable file with a problem (e.g. garbage EXIF offsets): registered, and reported as an error event.
       ++counts.errors;
-      spdlog::warn("{}: {}", util::utf8_lossy(w.st.path), w.f.info.warning);
+      spdlog::warn("{}: {}", util::printable(w.st.path), w.f.info.warning);
       json e = event_for("error", w, id);
       e["reason"] = w.f.info.warning;
       e["registered"] = true;
@@ -505,7 +505,15 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
               }
             }));
   } catch (...) {
-    flush_tx();  // what was written is consistent: keep it
+    // Interrupted (also from a blocked write to stdout), BrokenPipe or a real error: what was written is
+    // consistent, keep it, and record that this scan did not finish.
+    flush_tx();
+    try {
+      auto s = db.prepare("UPDATE scans SET finished_at=?1, status='interrupted', counts=?2 WHERE id=?3");
+      s.bind_all(util::now_unix(), counts.to_json().dump(), scan_id).run();
+    } catch (const std::exception& e) {
+      spdlog::debug("cannot record the scan as interrupted: {}", e.what());
+    }
     throw;
   }
   flush_tx();

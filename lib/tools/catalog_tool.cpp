@@ -144,7 +144,7 @@ int catalog_main(int argc, char** argv) {
       const std::string path = std::filesystem::absolute(v).lexically_normal().string();
       auto r = video::forget_video(cat.db(), path);
       if (!r) {
-        spdlog::error("{}: {}", util::utf8_lossy(path), r.error().message);
+        spdlog::error("{}: {}", util::printable(path), r.error().message);
         json e = {{"event", "error"}};
         put_path(e, path);
         e["reason"] = r.error().message;

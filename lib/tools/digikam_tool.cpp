@@ -36,20 +36,44 @@ struct Flags {
 
 void report_error(const std::string& path, const std::string& reason, int& errors) {
   ++errors;
-  spdlog::error("{}: {}", util::utf8_lossy(path), reason);
+  spdlog::error("{}: {}", util::printable(path), reason);
   json e = {{"event", "error"}};
   put_path(e, path);
   e["reason"] = reason;
   emit(e);
 }
 
+// Sidecar temp files (".<name>.xmp.tmp.<16 hex>", AtomicFile's pattern) that a killed run left in a folder:
+// removed once per folder, when they are older than this run (a run going on beside this one is not touched).
+void remove_stale_sidecar_temps(const std::filesystem::path& dir, std::set<std::string>& done,
+                                std::filesystem::file_time_type started) {
+  if (!done.insert(dir.string()).second) return;
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& de : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
+    auto n = de.path().filename().string();
+    auto t = n.rfind(".xmp.tmp.");
+    if (n.size() < 2 || n[0] != '.' || t == std::string::npos || n.size() - (t + 9) != 16 ||
+        n.find_first_not_of("0123456789abcdef", t + 9) != std::string::npos)
+      continue;
+    auto mtime = std::filesystem::last_write_time(de.path(), ec);
+    if (ec || mtime >= started) continue;
+    if (std::filesystem::remove(de.path(), ec)) ++removed;
+  }
+  if (removed)
+    spdlog::info("{}: removed {} sidecar temp files left by an interrupted run", util::printable(dir.string()),
+                 removed);
+}
+
 int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
-  std::set<std::string> written;
+  std::set<std::string> written, cleaned;
   int created = 0, updated = 0, unchanged = 0;
+  const auto started = std::filesystem::file_time_type::clock::now();
   for (const auto& img : images) {
     throw_if_interrupted();
     std::string side = sidecar_path(img.path, fl.compat_names);
     std::error_code ec;
+    remove_stale_sidecar_temps(std::filesystem::path(side).parent_path(), cleaned, started);
     if (!std::filesystem::exists(img.path, ec)) {
       if (!img.faces.empty()) report_error(img.path, "the image is gone (run facecat-scan to update the catalog)", errors);
       continue;
@@ -64,8 +88,8 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     }
     std::string other = sidecar_path(img.path, !fl.compat_names);
     if (other != side && std::filesystem::exists(other, ec))
-      spdlog::warn("{}: {} exists too; digiKam reads only one of them ({})", util::utf8_lossy(side),
-                   util::utf8_lossy(other), fl.compat_names ? "drop --compat-names?" : "pass --compat-names?");
+      spdlog::warn("{}: {} exists too; digiKam reads only one of them ({})", util::printable(side),
+                   util::printable(other), fl.compat_names ? "drop --compat-names?" : "pass --compat-names?");
 
     XmpContent c;
     c.stored = img.stored;
@@ -96,7 +120,7 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
       report_error(side, merged.error().message, errors);
       continue;
     }
-    for (const auto& w : merged->warnings) spdlog::warn("{}: {}", util::utf8_lossy(side), w);
+    for (const auto& w : merged->warnings) spdlog::warn("{}: {}", util::printable(side), w);
     std::string status;
     if (existing && *existing == merged->xml) {
       status = "unchanged";

@@ -46,7 +46,7 @@ struct RunSettings {
 };
 
 void report_error(const std::string& path, const std::string& reason, int64_t task_id = 0) {
-  spdlog::error("{}: {}", util::utf8_lossy(path), reason);
+  spdlog::error("{}: {}", util::printable(path), reason);
   json e = {{"event", "error"}};
   put_path(e, path);
   e["reason"] = reason;
@@ -74,7 +74,7 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   progress.finish();
   if (!a_r) return a_r.error();
   const auto& a = *a_r;
-  if (!a.warning.empty()) spdlog::warn("{}: {}", util::utf8_lossy(job.path), a.warning);
+  if (!a.warning.empty()) spdlog::warn("{}: {}", util::printable(job.path), a.warning);
 
   // Each video and parameter set gets its own folder, so a re-run replaces exactly its own files.
   const fs::path dir = rs.out / (stem + "-" + util::xxh3_128_hex(job.path + '\0' + rs.params).substr(0, 8));
@@ -214,7 +214,7 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   v["seconds"] = r6(secs);
   v["frames_per_second"] = secs > 0 ? std::round(a.frames / secs * 10) / 10 : 0.0;
   emit(v);
-  spdlog::info("{}: {} frames, {} scenes, {} frames saved in {:.2f} s ({:.0f} fps)", util::utf8_lossy(job.path),
+  spdlog::info("{}: {} frames, {} scenes, {} frames saved in {:.2f} s ({:.0f} fps)", util::printable(job.path),
                a.frames, a.scenes.size(), saved.size(), secs, secs > 0 ? a.frames / secs : 0.0);
   return {};
 }

@@ -57,6 +57,29 @@ std::string utf8_lossy(std::string_view s) {
   return out;
 }
 
+std::string printable(std::string_view s) {
+  std::string lossy = utf8_lossy(s);
+  std::string out;
+  out.reserve(lossy.size());
+  for (unsigned char c : lossy) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 std::string base64_encode(std::string_view in) {

@@ -11,6 +11,9 @@ namespace facecat::util {
 bool is_valid_utf8(std::string_view s);
 // Replace each invalid byte with U+FFFD (for display only; never for identity).
 std::string utf8_lossy(std::string_view s);
+// For log lines: utf8_lossy, and control characters written as \n, \t, \r or \xNN, so that a file name with a
+// newline still gives exactly one log line.
+std::string printable(std::string_view s);
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 

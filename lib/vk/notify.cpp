@@ -31,14 +31,27 @@ Result<std::string> message_from_match(const std::string& jsonl, const std::stri
   for (; std::getline(in, line); ) {
     ++lineno;
     if (util::trim(line).empty()) continue;
+    if (!util::is_valid_utf8(line))
+      return make_error(source_name + ":" + std::to_string(lineno) + ": not valid UTF-8", exit_code::usage);
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return make_error(source_name + ":" + std::to_string(lineno) + ": not a JSON object", exit_code::usage);
     // facecat-match records: a person (name / vk_id / person_id) and optionally distance and the photo.
-    std::string name = j.value("name", std::string());
+    // Wrong types are the input's fault: say which field on which line (never a json::type_error).
+    auto where = source_name + ":" + std::to_string(lineno) + ": ";
+    std::string name;
+    if (auto it = j.find("name"); it != j.end() && !it->is_null()) {
+      if (!it->is_string()) return make_error(where + "\"name\" is not a string", exit_code::usage);
+      name = it->get<std::string>();
+    }
     std::string vk;
-    for (const char* k : {"vk_id", "external_id"})
-      if (j.contains(k)) vk = j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
+    for (const char* k : {"vk_id", "external_id"}) {
+      auto it = j.find(k);
+      if (it == j.end() || it->is_null()) continue;
+      if (it->is_string()) vk = it->get<std::string>();
+      else if (it->is_number_integer()) vk = it->dump();
+      else return make_error(where + "\"" + k + "\" is not a VK id (a number or a string)", exit_code::usage);
+    }
     if (name.empty() && vk.empty()) continue;
     std::string l = name.empty() ? "id" + vk : name;
     if (!vk.empty()) l += " (https://vk.com/id" + vk + ")";

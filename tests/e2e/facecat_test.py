@@ -80,6 +80,10 @@ def clean_env(home, extra=None):
     }
     if not env["FACECAT_MODELS_DIR"]:
         del env["FACECAT_MODELS_DIR"]
+    # Sanitizer settings (set by CTest) reach the tools: a sanitizer report then exits >= 128.
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if os.environ.get(k):
+            env[k] = os.environ[k]
     if extra:
         env.update(extra)
     return env
