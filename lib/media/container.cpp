@@ -6,26 +6,12 @@
 #include <cstring>
 #include <vector>
 
+#include "util/pread_file.hpp"
+
 namespace facecat::media {
 namespace {
 
-class Reader {
- public:
-  explicit Reader(const std::filesystem::path& p) : fd_(::open(p.c_str(), O_RDONLY | O_CLOEXEC)) {}
-  ~Reader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-  std::string read(uint64_t off, size_t n) const {
-    std::string s(n, '\0');
-    ssize_t r = ::pread(fd_, s.data(), n, static_cast<off_t>(off));
-    s.resize(r > 0 ? static_cast<size_t>(r) : 0);
-    return s;
-  }
-
- private:
-  int fd_;
-};
+using Reader = util::PreadFile;
 
 uint64_t be(const std::string& s, size_t o, int n) {
   uint64_t v = 0;

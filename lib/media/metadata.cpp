@@ -15,27 +15,12 @@
 #include "media/container.hpp"
 #include "util/text.hpp"
 
+#include "util/pread_file.hpp"
+
 namespace facecat::media {
 namespace {
 
-class File {
- public:
-  explicit File(const std::filesystem::path& p) : fd_(::open(p.c_str(), O_RDONLY | O_CLOEXEC)) {}
-  ~File() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-  // Reads up to n bytes at off; returns what was read.
-  std::string read(uint64_t off, size_t n) const {
-    std::string s(n, '\0');
-    ssize_t r = ::pread(fd_, s.data(), n, static_cast<off_t>(off));
-    s.resize(r > 0 ? static_cast<size_t>(r) : 0);
-    return s;
-  }
-
- private:
-  int fd_;
-};
+using File = util::PreadFile;
 
 uint32_t be16(const std::string& s, size_t o) { return (uint8_t(s[o]) << 8) | uint8_t(s[o + 1]); }
 uint32_t be32(const std::string& s, size_t o) {
