@@ -15,6 +15,7 @@
 #include "vk/social.hpp"
 #include "search/faces.hpp"
 #include "tools/common.hpp"
+#include "tools/face_config.hpp"
 #include "tools/match_tool.hpp"
 #include "util/text.hpp"
 
@@ -107,14 +108,8 @@ int match_main(int argc, char** argv) {
   match::Options mo;
   mo.tolerance = cfg.get_double("faces.tolerance");
   mo.top = static_cast<int>(std::max<int64_t>(1, cfg.get_int("search.top")));
-  face::DetectParams dp;
-  dp.min_face = static_cast<int>(cfg.get_int("faces.min_face"));
-  dp.upsample = static_cast<int>(cfg.get_int("faces.upsample"));
-  dp.max_pixels = cfg.get_int("faces.max_pixels");
-  face::AnalyzerConfig ac;
-  ac.model.models_dir = cfg.get_path("faces.models_dir");
-  ac.model.user_dat = cfg.get_path("faces.recognition_model");
-  ac.shape_predictor = cfg.get_path("faces.shape_predictor");
+  face::DetectParams dp = detect_params(cfg);
+  face::AnalyzerConfig ac = analyzer_config(cfg);
   auto analyzer = value_or_throw(face::FaceAnalyzer::create(ac));
   const std::string model_id = analyzer.model_id();
   int failures = 0;

@@ -10,6 +10,7 @@
 #include "report/report.hpp"
 #include "search/faces.hpp"
 #include "tools/common.hpp"
+#include "tools/face_config.hpp"
 #include "tools/report_tool.hpp"
 
 namespace facecat::tools {
@@ -49,10 +50,7 @@ int report_main(int argc, char** argv) {
   std::vector<report::MatchEntry> entries;
   int failures = 0;
   if (!targets.empty()) {
-    face::AnalyzerConfig ac;
-    ac.model.models_dir = cfg.get_path("faces.models_dir");
-    ac.model.user_dat = cfg.get_path("faces.recognition_model");
-    ac.shape_predictor = cfg.get_path("faces.shape_predictor");
+    face::AnalyzerConfig ac = analyzer_config(cfg);
     auto analyzer = value_or_throw(face::FaceAnalyzer::create(ac));
     auto model_id = value_or_throw(search::pick_model(cat.db(), analyzer.model_id()));
     auto faces = value_or_throw(search::load_faces(cat.db(), model_id));
@@ -65,10 +63,7 @@ int report_main(int argc, char** argv) {
     match::Options mo;
     mo.tolerance = cfg.get_double("faces.tolerance");
     mo.top = static_cast<int>(std::max<int64_t>(1, cfg.get_int("search.top")));
-    face::DetectParams dp;
-    dp.min_face = static_cast<int>(cfg.get_int("faces.min_face"));
-    dp.upsample = static_cast<int>(cfg.get_int("faces.upsample"));
-    dp.max_pixels = cfg.get_int("faces.max_pixels");
+    face::DetectParams dp = detect_params(cfg);
     for (auto& t : targets) {
       throw_if_interrupted();
       auto img = match::describe_image(analyzer, t, dp, chip ? match::TargetMode::Chip : crop ? match::TargetMode::Crop : match::TargetMode::Photo);
