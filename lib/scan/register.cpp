@@ -2,15 +2,18 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "util/hash.hpp"
 
 namespace facecat::scan {
 
-std::optional<FileStat> stat_file(const std::string& path) {
+Result<FileStat> stat_file(const std::string& path) {
   struct stat sb {};
-  if (::stat(path.c_str(), &sb) != 0) return std::nullopt;
+  if (::stat(path.c_str(), &sb) != 0) return make_error(std::string("cannot read: ") + std::strerror(errno));
+  if (!S_ISREG(sb.st_mode)) return make_error("not a regular file");
   FileStat s;
   s.size = sb.st_size;
   s.mtime_ns = static_cast<int64_t>(sb.st_mtim.tv_sec) * 1000000000LL + sb.st_mtim.tv_nsec;
@@ -103,7 +106,7 @@ std::optional<int64_t> find_duplicate(catalog::Db& db, const std::string& hash, 
 
 Result<Registered> register_file(catalog::Db& db, const std::string& path, const Origin& origin, int64_t now) {
   auto st = stat_file(path);
-  if (!st) return make_error(path + ": cannot stat");
+  if (!st) return make_error(path + ": " + st.error().message);
   Registered r;
   r.facts = probe_file(path, *st);
   if (r.facts.read_failed) return make_error(path + ": " + r.facts.error);

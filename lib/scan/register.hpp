@@ -14,7 +14,8 @@ namespace facecat::scan {
 struct FileStat {
   int64_t size = 0, mtime_ns = 0, inode = 0, dev = 0;
 };
-std::optional<FileStat> stat_file(const std::string& path);
+// Errors: "cannot read: <reason>" or "not a regular file".
+Result<FileStat> stat_file(const std::string& path);
 
 // What reading a file once tells: hash, kind and metadata. Never throws.
 struct FileFacts {

@@ -18,21 +18,7 @@ using catalog::Db;
 
 namespace {
 
-struct FileStat {
-  int64_t size = 0, mtime_ns = 0, inode = 0, dev = 0;
-};
-
-Result<FileStat> stat_file(const std::string& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return make_error(std::string("cannot read: ") + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return make_error("not a regular file");
-  FileStat f;
-  f.size = st.st_size;
-  f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-  f.inode = static_cast<int64_t>(st.st_ino);
-  f.dev = static_cast<int64_t>(st.st_dev);
-  return f;
-}
+using scan::stat_file;
 
 }  // namespace
 
