@@ -38,6 +38,8 @@ const std::vector<OptionSpec>& option_specs() {
       // [faces]
       {"faces.CroppedFacesPath", "FACECAT_CROPPED_FACES_PATH", "$XDG_DATA_HOME/facecat/faces", OptType::Path,
        "where face crops are written"},
+      {"faces.chips_path", "FACECAT_CHIPS_PATH", "", OptType::Path,
+       "export the aligned face chips (PNG, chip_size square) here; empty: no export"},
       {"faces.models_dir", "FACECAT_MODELS_DIR", FACECAT_DEFAULT_MODELS_DIR, OptType::Path,
        "folder with the face-api weights and the converted model cache"},
       {"faces.recognition_model", "FACECAT_RECOGNITION_MODEL", "", OptType::Path,

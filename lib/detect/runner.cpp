@@ -33,6 +33,7 @@ face::DetectParams detect_params(const Options& o) {
   d.crop_margin = p.crop_margin;
   d.reduced_decode = p.decode == "reduced";
   d.keep_crops = !o.crops_dir.empty();
+  d.keep_chips = !o.chips_dir.empty() && d.landmarks;
   d.adjust_threshold = p.threshold;
   return d;
 }
@@ -129,6 +130,16 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
         return out;
       }
       row.crop_path = w->string();
+    }
+    if (dp.keep_chips && !f.chip.rgb.empty()) {
+      auto w = face::write_chip(f, crop_folder(o.chips_dir, r.file_hash), face_id(r.file_hash, o.version, i));
+      if (!w) {
+        r.error = "cannot write a face chip: " + w.error().message;
+        r.faces.clear();
+        out.retry = true;
+        return out;
+      }
+      row.chip_path = w->string();
     }
     r.faces.push_back(std::move(row));
     ++i;

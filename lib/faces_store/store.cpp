@@ -103,6 +103,7 @@ std::vector<json> to_records(const DetectionRecord& d, bool with_landmarks) {
       r["crop"] = nullptr;
     else
       put_path(r, f.crop_path, "crop");
+    if (!f.chip_path.empty()) put_path(r, f.chip_path, "chip");
     r["quality"] = f.quality;
     r["width"] = d.width;
     r["height"] = d.height;

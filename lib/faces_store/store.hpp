@@ -31,6 +31,7 @@ struct FaceRow {
   std::string landmarks;           // 68 × 2 little-endian float32 or empty
   nlohmann::json quality = nlohmann::json::object();
   std::string crop_path;           // raw bytes, may be empty
+  std::string chip_path;           // raw bytes: an exported aligned chip (detect --chips); JSONL only, not stored
 };
 
 struct DetectionRecord {

@@ -8,6 +8,7 @@
 
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
+#include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/tool.hpp"
 #include "detect/runner.hpp"
@@ -112,7 +113,7 @@ int detect_main(int argc, char** argv) {
   add_common_options(app, common);
   std::vector<std::string> paths;
   bool from_stdin = false, ingest = false, landmarks = false, no_crops = false, retry_errors = false;
-  std::string pipeline, params_opt;
+  std::string pipeline, params_opt, chips;
   int threads = -1;
   app.add_option("PATH", paths, "images to analyse (no catalog needed)");
   app.add_flag("--stdin", from_stdin, "read paths (one per line) or JSONL records with path/path_b64 from stdin");
@@ -123,6 +124,8 @@ int detect_main(int argc, char** argv) {
   app.add_flag("--ingest", ingest, "with PATH or --stdin: also store the results in the catalog");
   app.add_flag("--landmarks", landmarks, "add the 68 landmarks to each face record");
   app.add_flag("--no-crops", no_crops, "do not write face crops");
+  app.add_option("--chips", chips, "also export each face's aligned chip as PNG under DIR " +
+                                       env_help("faces.chips_path"));
   app.add_flag("--retry-errors", retry_errors, "catalog mode: also retry files whose detection failed before");
   app.add_option("-j,--threads", threads, "worker threads " + env_help("faces.threads"));
   try {
@@ -133,6 +136,7 @@ int detect_main(int argc, char** argv) {
   std::map<std::string, std::string> flags;
   if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
   if (threads >= 0) flags["faces.threads"] = std::to_string(threads);
+  if (!chips.empty()) flags["faces.chips_path"] = chips;
   Config cfg;
   if (!setup_tool("facecat-detect", common, flags, cfg)) return exit_code::ok;
   if (from_stdin && !paths.empty()) throw Fatal("give PATHs or --stdin, not both", exit_code::usage);
@@ -185,6 +189,9 @@ int detect_main(int argc, char** argv) {
   o.max_pixels = cfg.get_int("faces.max_pixels");
   o.threads = static_cast<int>(cfg.get_int("faces.threads"));
   if (!no_crops) o.crops_dir = cfg.get_path("faces.CroppedFacesPath");
+  o.chips_dir = cfg.get_path("faces.chips_path");
+  if (!o.chips_dir.empty() && !pl.params.landmarks)
+    spdlog::warn("pipeline '{}' has no landmarks, so there are no aligned chips to export", name);
 
   // --- the input ------------------------------------------------------------------------------------------------
   std::vector<detect::Input> list;
@@ -224,6 +231,8 @@ int detect_main(int argc, char** argv) {
   };
 
   // --- the sink: records on stdout; the catalog writer -------------------------------------------------------------
+  // A bar on a TTY: of the known total in catalog and PATH modes, a running count with --stdin.
+  Progress progress("detect", from_stdin ? 0 : list.size(), fancy_stderr() && !common.quiet);
   std::optional<Writer> writer;
   if (cat && cat->writable()) writer.emplace(cat->db());
   int64_t failed = 0;
@@ -240,6 +249,7 @@ int detect_main(int argc, char** argv) {
     }
     // Failures that are not a property of the content (unreadable, changed since the scan) are not stored.
     if (writer && !out.retry && !r.file_hash.empty() && !writer->store(r)) ++failed;
+    progress.tick();
   };
   auto t0 = clk::now();
   detect::Stats st;
@@ -253,6 +263,7 @@ int detect_main(int argc, char** argv) {
     throw;
   }
   if (writer) writer->commit();  // what finished is kept, also when a stop was requested
+  progress.finish();
   const double secs = std::chrono::duration<double>(clk::now() - t0).count();
   spdlog::info("{} file(s), {} face(s), {} error(s) in {:.2f} s ({:.2f} files/s)", st.files, st.faces, failed, secs,
                secs > 0 ? double(st.files) / secs : 0.0);
