@@ -120,27 +120,23 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
       row.quality["blur"] = round_to(f.blur, 100);
       row.quality["frontal"] = round_to(f.frontalness, 10000);
     }
-    if (dp.keep_crops && !f.crop_jpeg.empty()) {
-      // Written (atomically) before the catalog transaction: a committed face always has its crop.
-      auto w = face::write_crop(f, crop_folder(o.crops_dir, r.file_hash), face_id(r.file_hash, o.version, i));
+    // Crops and chips are written (atomically) before the catalog transaction: a committed face has its files.
+    using Writer = Result<fs::path> (*)(const face::Face&, const fs::path&, const std::string&);
+    auto write = [&](bool want, Writer fn, const fs::path& dir, const char* what, std::string& path_out) {
+      if (!want) return true;
+      auto w = fn(f, crop_folder(dir, r.file_hash), face_id(r.file_hash, o.version, i));
       if (!w) {
-        r.error = "cannot write a face crop: " + w.error().message;
+        r.error = std::string("cannot write a face ") + what + ": " + w.error().message;
         r.faces.clear();
         out.retry = true;
-        return out;
+        return false;
       }
-      row.crop_path = w->string();
-    }
-    if (dp.keep_chips && !f.chip.rgb.empty()) {
-      auto w = face::write_chip(f, crop_folder(o.chips_dir, r.file_hash), face_id(r.file_hash, o.version, i));
-      if (!w) {
-        r.error = "cannot write a face chip: " + w.error().message;
-        r.faces.clear();
-        out.retry = true;
-        return out;
-      }
-      row.chip_path = w->string();
-    }
+      path_out = w->string();
+      return true;
+    };
+    if (!write(dp.keep_crops && !f.crop_jpeg.empty(), &face::write_crop, o.crops_dir, "crop", row.crop_path) ||
+        !write(dp.keep_chips && !f.chip.rgb.empty(), &face::write_chip, o.chips_dir, "chip", row.chip_path))
+      return out;
     r.faces.push_back(std::move(row));
     ++i;
   }
