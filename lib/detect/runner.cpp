@@ -84,6 +84,7 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
     r.error = res.error().message;
     return out;
   }
+  for (const auto& w : res->warnings) spdlog::warn("{}: decoded despite: {}", util::utf8_lossy(in.path), w);
   r.width = res->width;
   r.height = res->height;
   out.decode_ms = res->decode_ms;

@@ -67,6 +67,7 @@ struct ImageFaces {
   std::string model_id;      // Encoder::model_id() of the descriptors (empty when none were computed)
   std::vector<Face> faces;   // sorted by box (top, then left)
   double decode_ms = 0, detect_ms = 0, landmarks_ms = 0, describe_ms = 0;
+  std::vector<std::string> warnings;  // the decoder's complaints about data it decoded anyway (corrupt JPEG data)
 };
 
 struct AnalyzerConfig {
