@@ -81,7 +81,10 @@ struct Decoder::Impl {
     AVFrame* frame;
     size_t bytes;
   };
-  std::deque<Kept> kept;    // set_retain(): references to full-resolution frames, ascending ordinals
+  // set_retain(): references to full-resolution frames, ascending ordinals. Guarded by kept_mu: next() may run
+  // on a decoding thread while the analysis thread lets frames go and converts them.
+  std::mutex kept_mu;
+  std::deque<Kept> kept;
   size_t kept_bytes = 0, keep_max = 0;
 
   // Kept frames outlive close(): they hold their own buffer references, and a reopen() must not lose them.
@@ -90,6 +93,7 @@ struct Decoder::Impl {
     release_before(INT64_MAX);
   }
   void release_before(int64_t ordinal) {
+    std::lock_guard<std::mutex> lk(kept_mu);
     while (!kept.empty() && kept.front().ordinal < ordinal) {
       kept_bytes -= kept.front().bytes;
       av_frame_free(&kept.front().frame);
@@ -283,13 +287,17 @@ bool Decoder::decode_next(FrameStamp& stamp) {
 }
 
 void Decoder::set_retain(size_t max_bytes) {
-  impl_->keep_max = max_bytes;
+  {
+    std::lock_guard<std::mutex> lk(impl_->kept_mu);
+    impl_->keep_max = max_bytes;
+  }
   if (!max_bytes) impl_->release_before(INT64_MAX);
 }
 
 void Decoder::release_retained_before(int64_t ordinal) { impl_->release_before(ordinal); }
 
 bool Decoder::is_retained(int64_t ordinal) const {
+  std::lock_guard<std::mutex> lk(impl_->kept_mu);
   const auto& k = impl_->kept;
   auto it = std::lower_bound(k.begin(), k.end(), ordinal,
                              [](const Impl::Kept& x, int64_t o) { return x.ordinal < o; });
@@ -297,11 +305,19 @@ bool Decoder::is_retained(int64_t ordinal) const {
 }
 
 cv::Mat Decoder::retained_frame(int64_t ordinal) {
-  const auto& k = impl_->kept;
-  auto it = std::lower_bound(k.begin(), k.end(), ordinal,
-                             [](const Impl::Kept& x, int64_t o) { return x.ordinal < o; });
-  if (it == k.end() || it->ordinal != ordinal) return {};
-  return convert_full(it->frame);
+  AVFrame* ref = nullptr;  // a reference of its own, so that the conversion runs without the lock
+  {
+    std::lock_guard<std::mutex> lk(impl_->kept_mu);
+    const auto& k = impl_->kept;
+    auto it = std::lower_bound(k.begin(), k.end(), ordinal,
+                               [](const Impl::Kept& x, int64_t o) { return x.ordinal < o; });
+    if (it == k.end() || it->ordinal != ordinal) return {};
+    ref = av_frame_clone(it->frame);
+  }
+  if (!ref) return {};
+  cv::Mat m = convert_full(ref);
+  av_frame_free(&ref);
+  return m;
 }
 
 namespace {
@@ -332,6 +348,7 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
   if (!decode_next(stamp)) return false;
   Impl& d = *impl_;
   AVFrame* f = d.frame;
+  std::unique_lock<std::mutex> lk(d.kept_mu);
   if (d.keep_max && counting_) {
     size_t bytes = 0;
     for (auto* b : f->buf)
@@ -343,6 +360,7 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
       }
     }
   }
+  lk.unlock();
   if (!out) return true;
   cv::Size sz = out_size_.area() > 0 ? out_size_ : cv::Size(f->width, f->height);
   const AVPixelFormat p444 = planar_444(f->format);

@@ -7,7 +7,12 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -190,18 +195,77 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     a.sharpness.reserve(reserve);
   }
   cv::Mat small, gray;
-  FrameStamp st;
   int64_t n = 0;
-  // Where the main thread's CPU time goes (logged at debug level): decoding+conversion vs analysis.
+  // Where the analysis thread's CPU time goes (logged at debug level).
   auto cpu_now = [] {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
   };
-  double cpu_decode = 0, cpu_analysis = 0, mark = cpu_now();
-  while (dec.next(st, &small)) {
+  double cpu_analysis = 0, mark = cpu_now();
+  // Decoding and scaling run on a thread of their own, a bounded queue ahead of the analysis: the thread that
+  // feeds libavcodec's frame threads never waits for the analysis, so the decoder keeps every core busy.
+  struct Item {
+    FrameStamp st;
+    cv::Mat small;
+  };
+  std::mutex mu;
+  std::condition_variable can_put, can_get;
+  std::deque<Item> queue;
+  bool producer_done = false, stop = false;
+  std::exception_ptr producer_error;
+  constexpr size_t kQueue = 16;
+  std::thread producer([&] {
+    try {
+      for (;;) {
+        Item it;
+        const bool ok = dec.next(it.st, &it.small);
+        std::unique_lock<std::mutex> lk(mu);
+        if (!ok) break;
+        can_put.wait(lk, [&] { return stop || queue.size() < kQueue; });
+        if (stop) break;
+        queue.push_back(std::move(it));
+        can_get.notify_one();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu);
+      producer_error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lk(mu);
+    producer_done = true;
+    can_get.notify_one();
+  });
+  struct Joiner {  // the producer is stopped and joined however the analysis ends (an interrupt throws)
+    std::thread& t;
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    ~Joiner() {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      if (t.joinable()) t.join();
+    }
+  } joiner{producer, mu, can_put, stop};
+  auto pop = [&](Item& out) {
+    std::unique_lock<std::mutex> lk(mu);
+    can_get.wait(lk, [&] { return producer_done || !queue.empty(); });
+    if (queue.empty()) {
+      if (producer_error) std::rethrow_exception(producer_error);
+      return false;
+    }
+    out = std::move(queue.front());
+    queue.pop_front();
+    can_put.notify_one();
+    return true;
+  };
+  Item item;
+  while (pop(item)) {
+    const FrameStamp& st = item.st;
+    small = item.small;
     double t1 = cpu_now();
-    cpu_decode += t1 - mark;
     if ((n & 63) == 0) {
       throw_if_interrupted();
       if (progress) progress(n);
@@ -237,10 +301,11 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     ++n;
     mark = cpu_now();
     cpu_analysis += mark - t1;
+    (void)mark;
   }
+  producer.join();
   if (n > 0)
-    spdlog::debug("main thread CPU per frame: decode+convert {:.3f} ms, analysis {:.3f} ms", cpu_decode * 1e3 / n,
-                  cpu_analysis * 1e3 / n);
+    spdlog::debug("analysis thread CPU per frame: {:.3f} ms", cpu_analysis * 1e3 / n);
   if (progress) progress(n);
   a.frames = n;
   a.decode_errors = dec.decode_errors();

@@ -76,7 +76,7 @@ TEST_CASE("decoder: frame count, CFR timestamps, frames fetched again by seeking
   CHECK(cv::norm(forward[11], forward[12], cv::NORM_INF) > 0);
 }
 
-TEST_CASE("decoder: frames kept during the pass are the frames seeking fetches; the budget is kept", "[video]") {
+TEST_CASE("decoder: video frames kept during the pass are those seeking fetches; the budget holds", "[video]") {
   auto d = Decoder::open(clip("counter.mp4"));
   REQUIRE(d.ok());
   auto& dec = **d;
