@@ -94,6 +94,8 @@ const std::vector<OptionSpec>& option_specs() {
        "representative frames saved per scene"},
       {"video.jpeg_quality", "FACECAT_VIDEO_JPEG_QUALITY", "92", OptType::Int, "JPEG quality of saved frames"},
       {"video.threads", "FACECAT_VIDEO_THREADS", "0", OptType::Int, "decoder threads; 0 = one per core"},
+      {"video.frame_memory_mb", "FACECAT_VIDEO_FRAME_MEMORY_MB", "512", OptType::Int,
+       "memory for full-resolution frames kept while detecting (then no second decode for them); 0 = none"},
       // [cluster]
       {"cluster.hosts", "FACECAT_CLUSTER_HOSTS", "", OptType::String, "hosts for GNU parallel -S (comma-separated)"},
       // [search] (facecat-match, facecat-cluster)
