@@ -69,5 +69,10 @@ def check_same_results(got, want, what, with_files=True):
     check(total > 0 and same == total and len(a["faces"]) == total,
           f"{what}: {same} of {total} faces with the same box and bit-identical descriptor ({len(a['faces'])} there)")
     for k in ("faces", "detections", "pipelines", "models") + (("files",) if with_files else ()):
-        check_eq(a[k] == b[k], True, f"{what}: {k} rows equal ({len(a[k])} vs {len(b[k])})")
+        diff = [(i, x, y) for i, (x, y) in enumerate(zip(a[k], b[k])) if x != y]
+        first = ""
+        if diff:
+            i, x, y = diff[0]
+            first = f"; row {i} differs in columns {[c for c, (u, v) in enumerate(zip(x, y)) if u != v]}: {x!r:.300} vs {y!r:.300}"
+        check(a[k] == b[k], f"{what}: {k} rows equal ({len(a[k])} vs {len(b[k])}{first})")
     return total, same

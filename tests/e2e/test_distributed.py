@@ -67,13 +67,16 @@ with TempDir() as tmp:
           f"--path-map: the worker reads under TO, its records name the catalog's path ({r.rc}, {recs[:1]})")
     check(all(x["crop"].startswith(f"{tmp}/elsewhere/crops-direct/") for x in good if "crop" in x and x["crop"]),
           "--path-map: crop paths are mapped back")
-    check(len(bad) == 1 and bad[0].get("retry") is True and bad[0]["file_hash"] == h[1][0],
+    check(len(bad) == 1 and bad[0].get("retry") is True and h[1][0] in bad[0]["error"] and "face" not in bad[0],
           f"content other than the catalog's (a wrong mapping) is refused by hash and not stored ({bad})")
 
-    with Sshd(tmp, ["a", "b"], {"HOME": os.path.join(tmp, "remote-home"), "PATH": os.environ.get("PATH", ""),
-                                 "LC_ALL": LOCALE, "FACECAT_CONFIG": os.path.join(tmp, "worker.ini"),
-                                 "FACECAT_MODELS_DIR": os.environ.get("FACECAT_MODELS_DIR", ""),
-                                 "FACECAT_DETECT_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as sshd:
+    # What a worker session sees (sshd's SetEnv): the test's HOME and config, never the real user's.
+    session = {"HOME": os.path.join(tmp, "remote-home"), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "LC_ALL": LOCALE, "FACECAT_CONFIG": os.path.join(tmp, "worker.ini"), "FACECAT_DETECT_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1"}
+    if os.environ.get("FACECAT_MODELS_DIR"):
+        session["FACECAT_MODELS_DIR"] = os.environ["FACECAT_MODELS_DIR"]
+    with Sshd(tmp, ["a", "b"], session) as sshd:
         os.makedirs(os.path.join(tmp, "remote-home"))
         with open(os.path.join(tmp, "worker.ini"), "w") as f:
             f.write("[faces]\nmin_face = 40\n")  # the worker's own config; the catalog's pipeline wins
@@ -117,7 +120,7 @@ with TempDir() as tmp:
         t1 = time.monotonic()
         r = run([SCRIPT, "--catalog", cat("dist")], home, env=cluster)
         t_dist = time.monotonic() - t1
-        check_eq(r.rc, 0, f"facecat-parallel: exit code ({r.stderr[-600:]!r})")
+        check_eq(r.rc, 0, f"facecat-parallel: exit code ({r.stderr[-3000:]!r})")
         summary = r.events("distributed")
         ingest = r.events("ingest")
         check(summary and summary[0]["pending"] == n_files - 1 and summary[0]["exit"] == 0,
