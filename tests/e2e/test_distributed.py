@@ -83,7 +83,7 @@ with TempDir() as tmp:
         with open(sshd.config, "a") as f:  # a host nobody listens on
             f.write(f"Host dead\n  HostName 127.0.0.1\n  Port {free_port()}\n  BatchMode yes\n"
                     f"  ConnectTimeout 5\n  UserKnownHostsFile /dev/null\n")
-        cluster = dict(env, FACECAT_BIN_DIR=BIN_DIR, FACECAT_CLUSTER_HOSTS="a,b", FACECAT_CLUSTER_CHUNK="3",
+        cluster = dict(env, FACECAT_BIN_DIR=BIN_DIR, FACECAT_CLUSTER_HOSTS="a,b", FACECAT_CLUSTER_CHUNK="5",
                        FACECAT_CLUSTER_REMOTE_BIN=BIN_DIR, FACECAT_CLUSTER_SSH=sshd.ssh_command(),
                        FACECAT_CLUSTER_PATH_MAP=f"b:{photos}={tmp}/mnt-b/photos,b:{crops}={tmp}/mnt-b/crops")
 
