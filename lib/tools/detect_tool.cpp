@@ -277,8 +277,10 @@ int detect_main(int argc, char** argv) {
     auto& r = out.rec;
     if (!pmap.empty()) {  // results name the catalog's paths; ingest finds the file by its hash all the same
       r.file = pmap.back(r.file);
-      for (auto& f : r.faces)
+      for (auto& f : r.faces) {
         if (!f.crop_path.empty()) f.crop_path = pmap.back(f.crop_path);
+        if (!f.chip_path.empty()) f.chip_path = pmap.back(f.chip_path);
+      }
     }
     if (!r.error.empty()) {
       ++failed;
