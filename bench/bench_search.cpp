@@ -298,6 +298,7 @@ static void bench_cluster(size_t n) {
 }
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as soon as it is measured, also into a file
   std::vector<size_t> ns;
   std::string mode = "exact";
   for (int i = 1; i < argc; ++i) {
