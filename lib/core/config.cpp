@@ -107,9 +107,6 @@ const std::vector<OptionSpec>& option_specs() {
        "smaller clusters do not become suggested people"},
       {"clustering.neighbours", "FACECAT_CLUSTER_NEIGHBOURS", "10", OptType::Int,
        "nearest neighbours per face in the clustering graph"},
-      {"clustering.faiss_min", "FACECAT_CLUSTER_FAISS_MIN", "20000", OptType::Int,
-       "build the clustering graph's k-NN with FAISS (in memory) from this many faces on (the exact graph costs n^2: "
-       "100k faces ~100 s); 0 = the search.faiss_min threshold"},
       // [log]
       {"log.level", "FACECAT_LOG_LEVEL", "info", OptType::String, "trace, debug, info, warn, error or off"},
       {"log.file", "FACECAT_LOG_FILE", "", OptType::Path, "also log to this rotating file"},

@@ -54,10 +54,6 @@ int cluster_main(int argc, char** argv) {
   o.k = static_cast<int>(std::max<int64_t>(1, cfg.get_int("clustering.neighbours")));
   o.full = full;
   o.engine.faiss_min = static_cast<size_t>(std::max<int64_t>(0, cfg.get_int("search.faiss_min")));
-  // The graph asks every face for its neighbours: exact is O(n²) there, so FAISS takes over much earlier than for
-  // single queries (search.faiss_min, where one exact query at 1M costs ~13 ms CPU).
-  if (const auto cf = cfg.get_int("clustering.faiss_min"); cf > 0 && o.engine.faiss_min != 0)
-    o.engine.faiss_min = std::min(o.engine.faiss_min, static_cast<size_t>(cf));
   o.engine.nprobe = static_cast<int>(cfg.get_int("search.nprobe"));
   // the graph is built over subsets of the faces that change every run: FAISS indexes stay in memory here
   catalog::Transaction tx(cat.db());
