@@ -187,6 +187,16 @@ def catalog_flow():
                                 "--window-size=1200,900", "file://" + os.path.join(out, "index.html")],
                                capture_output=True, timeout=120)
             check(os.path.exists(shot) and os.path.getsize(shot) > 1000, f"chromium renders the report ({p.returncode})")
+            # The thumbnails are drawn: count the screenshot's pixels in the crops' colours (each person's crops are
+            # one solid colour; the named person's 7 faces are 64 px thumbnails on the first screen).
+            convert = shutil.which("convert")
+            if convert and os.path.exists(shot):
+                raw = subprocess.run([convert, shot, "-depth", "8", "rgb:-"], capture_output=True).stdout
+                colours = {(60 * p % 256, 120, 200) for p in range(7)}
+                near = sum(1 for i in range(0, len(raw) - 2, 3)
+                           if raw[i + 1] in range(116, 125) and raw[i + 2] in range(196, 205) and
+                           any(abs(raw[i] - c[0]) <= 4 for c in colours))
+                check(near >= 7 * 56 * 56, f"the screenshot shows the thumbnails ({near} pixels in the crops' colours)")
         else:
             print("SKIPPED part: chromium absent, no screenshot")
 
