@@ -111,7 +111,7 @@ const std::vector<OptionSpec>& option_specs() {
       {"cluster.crops", "FACECAT_CLUSTER_CROPS", "true", OptType::Bool,
        "workers write crops to faces.CroppedFacesPath (mapped per host: keep it on the shared mount); false: none"},
       // [search] (facecat-match, facecat-cluster)
-      {"search.faiss_min", "FACECAT_FAISS_MIN", "200000", OptType::Int,
+      {"search.faiss_min", "FACECAT_FAISS_MIN", "10000000", OptType::Int,
        "use the FAISS index (persisted beside the catalog) from this many descriptors on; 0 = always exact"},
       {"search.nprobe", "FACECAT_FAISS_NPROBE", "0", OptType::Int,
        "FAISS lists searched per query; 0 = nlist/32 (at least 16), measured to keep recall@1 >= 99%"},

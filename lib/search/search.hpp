@@ -163,7 +163,7 @@ class FaissIndex : public Index {
 };
 
 struct EngineOptions {
-  size_t faiss_min = 200000;         // use FAISS from this many descriptors on; 0 = never
+  size_t faiss_min = 10000000;        // use FAISS from this many descriptors on; 0 = never
   std::filesystem::path index_dir;   // where FAISS indexes are kept (beside the catalog); empty = in memory
   std::string index_stem = "catalog";
   int nprobe = 0;
