@@ -34,6 +34,7 @@ face::DetectParams detect_params(const Options& o) {
   d.reduced_decode = p.decode == "reduced";
   d.keep_crops = !o.crops_dir.empty();
   d.adjust_threshold = p.threshold;
+  d.detector = p.detector;
   return d;
 }
 
