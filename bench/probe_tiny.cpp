@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
@@ -59,8 +60,14 @@ int main(int argc, char** argv) {
     p.min_face = 40;
     p.min_face_fraction = 0;
     p.landmarks = false;
-    const std::vector<int> Ts = {16, 20, 24, 28, 32, 40, 48, 64, 96};
-    std::map<int, int> found03, found05;
+    std::vector<int> Ts = {16, 20, 24, 28, 32, 40, 48, 64, 96};
+    if (const char* e = std::getenv("PROBE_T")) {  // e.g. "24 28 32 36"
+      Ts.clear();
+      std::istringstream in(e);
+      for (int t; in >> t;) Ts.push_back(t);
+    }
+    const std::vector<float> thr = {0.05f, 0.1f, 0.2f, 0.3f, 0.5f};
+    std::map<int, std::vector<int>> found;  // per T, per threshold
     std::vector<double> ratio_w, ratio_h, dx, dy;
     int faces = 0;
     for (int i = 2; i < argc; ++i)
@@ -78,10 +85,11 @@ int main(int argc, char** argv) {
             const double s = double(T) / f.size;
             cv::Mat sm;
             cv::resize(img, sm, cv::Size(), s, s, cv::INTER_AREA);
-            auto d = tiny->detect(sm, 0.3f);
+            auto d = tiny->detect(sm, thr.front());
             if (!d) continue;
             const double cx = (f.box.left + f.box.right) / 2.0 * s, cy = (f.box.top + f.box.bottom) / 2.0 * s;
-            bool h3 = false, h5 = false;
+            bool h3 = false;
+            float best = 0;
             for (auto& x : *d) {
               const double tx = (x.left + x.right) / 2, ty = (x.top + x.bottom) / 2;
               if (std::abs(tx - cx) < 0.3 * T && std::abs(ty - cy) < 0.3 * T) {
@@ -91,19 +99,21 @@ int main(int argc, char** argv) {
                   dx.push_back((tx - cx) / T);
                   dy.push_back((ty - cy) / T);
                 }
-                h3 = true;
-                if (x.score >= 0.5f) h5 = true;
+                if (x.score >= 0.3f) h3 = true;
+                best = std::max(best, x.score);
               }
             }
-            found03[T] += h3;
-            found05[T] += h5;
+            found[T].resize(thr.size());
+            for (size_t k = 0; k < thr.size(); ++k) found[T][k] += best >= thr[k];
           }
         }
       }
     std::printf("%d HOG faces >= 80 px\n", faces);
-    for (int T : Ts)
-      std::printf("T=%3d px: found %5.1f%% (score>=0.3) %5.1f%% (score>=0.5)\n", T, 100.0 * found03[T] / faces,
-                  100.0 * found05[T] / faces);
+    for (int T : Ts) {
+      std::printf("T=%3d px: found", T);
+      for (size_t k = 0; k < thr.size(); ++k) std::printf(" %5.1f%% (>=%.2f)", 100.0 * found[T][k] / faces, thr[k]);
+      std::printf("\n");
+    }
     auto med = [](std::vector<double> v) {
       if (v.empty()) return 0.0;
       std::sort(v.begin(), v.end());

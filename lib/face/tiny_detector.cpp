@@ -20,6 +20,9 @@ constexpr float kAnchors[5][2] = {
     {1.603231f, 2.094468f}, {6.041143f, 7.080126f}, {2.882459f, 3.518061f}, {4.266906f, 5.178857f}, {9.041765f, 10.66308f}};
 constexpr float kIou = 0.4f;
 constexpr int kCell = 32;
+constexpr size_t kMaxStripPixels = 900'000;  // per forward pass (memory)
+constexpr int kStripOverlap = 128;
+constexpr size_t kKeepPixels = 200'000;  // inputs up to this size keep their buffers for the next call
 constexpr int kChannels[7] = {3, 16, 32, 64, 128, 256, 512};  // TinyFaceDetector's filterSizes
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
@@ -197,33 +200,49 @@ Result<std::vector<TinyDetection>> TinyDetector::detect(const cv::Mat& bgr, floa
   cv::Mat in = bgr;
   if (W != bgr.cols || H != bgr.rows)
     cv::copyMakeBorder(bgr, in, 0, H - bgr.rows, 0, W - bgr.cols, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
-  auto raw = forward_raw(in);
-  if (!raw) return raw.error();
-  const cv::Mat& R = *raw;
-  if (R.dims != 4 || R.size[1] != 25) return make_error("tiny face detector: unexpected output shape");
-  const int rows = R.size[2], cols = R.size[3];
-  const float cy = float(H) / rows, cx = float(W) / cols;  // 32
+  // Large inputs go through in strips across their long side that overlap by more than the largest face the net
+  // finds well (~100 px): OpenCV DNN holds every layer's output, ~140 bytes per input pixel.
+  const bool wide = W >= H;
+  const int len = wide ? W : H, across = wide ? H : W;
+  int strip = len;
+  if (size_t(W) * H > kMaxStripPixels)
+    strip = std::max(kStripOverlap + 2 * kCell, int(kMaxStripPixels / size_t(across)) / kCell * kCell);
   const float logit = std::log(min_score / (1 - min_score));
   std::vector<cv::Rect2d> boxes;
   std::vector<float> scores;
-  const size_t plane = size_t(rows) * cols;
-  const float* d = R.ptr<float>();
-  for (int a = 0; a < 5; ++a) {
-    const float* tx = d + plane * size_t(a * 5 + 0);
-    const float* ty = d + plane * size_t(a * 5 + 1);
-    const float* tw = d + plane * size_t(a * 5 + 2);
-    const float* th = d + plane * size_t(a * 5 + 3);
-    const float* ts = d + plane * size_t(a * 5 + 4);
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) {
-        const size_t i = size_t(r) * cols + c;
-        if (ts[i] <= logit) continue;
-        const float x = (c + sigmoid(tx[i])) * cx, y = (r + sigmoid(ty[i])) * cy;
-        const float w = std::exp(tw[i]) * kAnchors[a][0] * cx, h = std::exp(th[i]) * kAnchors[a][1] * cy;
-        boxes.emplace_back(x - w / 2, y - h / 2, w, h);
-        scores.push_back(sigmoid(ts[i]));
-      }
+  for (int p0 = 0;; p0 += strip - kStripOverlap) {
+    const int p1 = std::min(len, p0 + strip);
+    const cv::Rect roi = wide ? cv::Rect(p0, 0, p1 - p0, H) : cv::Rect(0, p0, W, p1 - p0);
+    const int x0 = roi.x, y0 = roi.y;
+    auto raw = forward_raw(in(roi));
+    if (!raw) return raw.error();
+    const cv::Mat& R = *raw;
+    if (R.dims != 4 || R.size[1] != 25) return make_error("tiny face detector: unexpected output shape");
+    const int rows = R.size[2], cols = R.size[3];
+    const float cy = float(roi.height) / rows, cx = float(roi.width) / cols;  // 32
+    const size_t plane = size_t(rows) * cols;
+    const float* d = R.ptr<float>();
+    for (int a = 0; a < 5; ++a) {
+      const float* tx = d + plane * size_t(a * 5 + 0);
+      const float* ty = d + plane * size_t(a * 5 + 1);
+      const float* tw = d + plane * size_t(a * 5 + 2);
+      const float* th = d + plane * size_t(a * 5 + 3);
+      const float* ts = d + plane * size_t(a * 5 + 4);
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+          const size_t i = size_t(r) * cols + c;
+          if (ts[i] <= logit) continue;
+          const float x = (c + sigmoid(tx[i])) * cx + x0, y = (r + sigmoid(ty[i])) * cy + y0;
+          const float w = std::exp(tw[i]) * kAnchors[a][0] * cx, h = std::exp(th[i]) * kAnchors[a][1] * cy;
+          boxes.emplace_back(x - w / 2, y - h / 2, w, h);
+          scores.push_back(sigmoid(ts[i]));
+        }
+    }
+    if (p1 >= len) break;
   }
+  // OpenCV DNN keeps every layer's output allocated for the next forward pass: a pass at the smallest size
+  // gives that memory back before the rest of the pipeline (full-resolution decode, descriptors) runs.
+  if (size_t(W) * H > kKeepPixels) (void)forward_raw(cv::Mat(kCell, kCell, CV_8UC3, cv::Scalar(0, 0, 0)));
   std::vector<int> keep;
   cv::dnn::NMSBoxes(boxes, scores, min_score, kIou, keep);
   std::sort(keep.begin(), keep.end(), [&](int a, int b) { return scores[size_t(a)] > scores[size_t(b)]; });
