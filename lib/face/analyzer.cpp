@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cmath>
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
