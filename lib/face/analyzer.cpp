@@ -39,7 +39,7 @@ constexpr double kSnapUp = 1.25;
 constexpr double kDecodeSlack = 0.8;
 // Pyramid step between scanned levels: dlib's pyramid_down<6>.
 constexpr double kLevelStep = 5.0 / 6.0;
-constexpr double kChipFacePx = 100.0;
+constexpr double kChipFacePx = 100.0;  // a face of this size fills a 150 px chip (padding 0.25) without upsampling
 
 // detector "tiny+hog" (bench/README.md has the measurements behind each number). The tiny detector, over 231
 // faces of the test photos shrunk so that their HOG box is T px, finds (score >= 0.3): T = 24: 34%, 28: 58%,
@@ -57,7 +57,7 @@ constexpr double kTinyMinRel = 0.75;  // proposals predicting a face below this 
 // kVerifyLevels levels: with HOG's reliable 66–80 px band, that covers true sizes of 0.75–1.57× the prediction
 // (the ratios above give 0.79–1.23), and boxes come in the full scan's sizes.
 constexpr double kVerifyMargin = 0.5, kVerifyFacePx = 88.0;
-constexpr size_t kVerifyLevels = 4;  // a face of this size fills a 150 px chip (padding 0.25) without upsampling
+constexpr size_t kVerifyLevels = 4;
 
 struct DRect { double l, t, r, b; };
 
