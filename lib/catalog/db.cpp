@@ -33,6 +33,11 @@ Stmt& Stmt::bind_blob(int i, std::string_view b) {
   return *this;
 }
 
+Stmt& Stmt::bind_column(int i, const Stmt& src, int c) {
+  check(db_, sqlite3_bind_value(st_, i, sqlite3_column_value(src.st_, c)), "bind");
+  return *this;
+}
+
 bool Stmt::step() {
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;

@@ -31,6 +31,8 @@ class Stmt {
   Stmt& bind(int i, const char* text) { return bind(i, std::string_view(text)); }
   Stmt& bind(int i, const std::string& text) { return bind(i, std::string_view(text)); }
   Stmt& bind_blob(int i, std::string_view bytes);
+  // Binds column c of src's current row as it is (type and bytes), e.g. to copy rows between catalogs.
+  Stmt& bind_column(int i, const Stmt& src, int c);
   template <class T>
   Stmt& bind(int i, const std::optional<T>& v) {
     if (v) return bind(i, *v);

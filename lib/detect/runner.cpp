@@ -33,6 +33,7 @@ face::DetectParams detect_params(const Options& o) {
   d.crop_margin = p.crop_margin;
   d.reduced_decode = p.decode == "reduced";
   d.keep_crops = !o.crops_dir.empty();
+  d.keep_chips = !o.chips_dir.empty() && d.landmarks;
   d.adjust_threshold = p.threshold;
   d.detector = p.detector;
   return d;
@@ -84,6 +85,7 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
     r.error = res.error().message;
     return out;
   }
+  for (const auto& w : res->warnings) spdlog::warn("{}: decoded despite: {}", util::utf8_lossy(in.path), w);
   r.width = res->width;
   r.height = res->height;
   out.decode_ms = res->decode_ms;
@@ -120,17 +122,23 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
       row.quality["blur"] = round_to(f.blur, 100);
       row.quality["frontal"] = round_to(f.frontalness, 10000);
     }
-    if (dp.keep_crops && !f.crop_jpeg.empty()) {
-      // Written (atomically) before the catalog transaction: a committed face always has its crop.
-      auto w = face::write_crop(f, crop_folder(o.crops_dir, r.file_hash), face_id(r.file_hash, o.version, i));
+    // Crops and chips are written (atomically) before the catalog transaction: a committed face has its files.
+    using Writer = Result<fs::path> (*)(const face::Face&, const fs::path&, const std::string&);
+    auto write = [&](bool want, Writer fn, const fs::path& dir, const char* what, std::string& path_out) {
+      if (!want) return true;
+      auto w = fn(f, crop_folder(dir, r.file_hash), face_id(r.file_hash, o.version, i));
       if (!w) {
-        r.error = "cannot write a face crop: " + w.error().message;
+        r.error = std::string("cannot write a face ") + what + ": " + w.error().message;
         r.faces.clear();
         out.retry = true;
-        return out;
+        return false;
       }
-      row.crop_path = w->string();
-    }
+      path_out = w->string();
+      return true;
+    };
+    if (!write(dp.keep_crops && !f.crop_jpeg.empty(), &face::write_crop, o.crops_dir, "crop", row.crop_path) ||
+        !write(dp.keep_chips && !f.chip.rgb.empty(), &face::write_chip, o.chips_dir, "chip", row.chip_path))
+      return out;
     r.faces.push_back(std::move(row));
     ++i;
   }

@@ -28,6 +28,7 @@ struct Options {
   int64_t max_pixels = 100'000'000;
   int threads = 0;            // 0: one per core
   std::filesystem::path crops_dir;  // empty: no crops
+  std::filesystem::path chips_dir;  // empty: no aligned chip export (<chips_dir>/<hash[0:2]>/<face id>.chip.png)
 };
 
 struct Outcome {

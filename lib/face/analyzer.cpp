@@ -252,6 +252,7 @@ Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const D
   out.width = dec->full_width;
   out.height = dec->full_height;
   out.detect_reduction = red = dec->reduction;
+  out.warnings = dec->warnings;
   out.decode_ms = ms_since(t0);
 
   // --- detection ------------------------------------------------------------------------------------------------

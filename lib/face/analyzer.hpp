@@ -73,6 +73,7 @@ struct ImageFaces {
   std::vector<Face> faces;   // sorted by box (top, then left)
   int proposals = 0;         // tiny+hog: faces the tiny detector proposed (before HOG confirmed them)
   double decode_ms = 0, detect_ms = 0, landmarks_ms = 0, describe_ms = 0;
+  std::vector<std::string> warnings;  // the decoder's complaints about data it decoded anyway (corrupt JPEG data)
 };
 
 struct AnalyzerConfig {

@@ -5,11 +5,18 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "face/codec_messages.hpp"
 #include "face/image_decode.hpp"
 #include "media/sniff.hpp"
 
 namespace facecat::face {
 namespace {
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& m : v) s += (s.empty() ? "" : "; ") + m;
+  return s;
+}
 
 uint32_t be16(std::string_view b, size_t o) { return (uint32_t(uint8_t(b[o])) << 8) | uint8_t(b[o + 1]); }
 uint32_t be32(std::string_view b, size_t o) { return (be16(b, o) << 16) | be16(b, o + 2); }
@@ -180,12 +187,17 @@ Result<Decoded> decode_image(const std::string& bytes, const ImageHeader& h, int
   else if (reduction == 8) flag = cv::IMREAD_REDUCED_COLOR_8;
   else reduction = 1;
   cv::Mat buf(1, int(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+  clear_codec_messages();
   try {
     d.bgr = cv::imdecode(buf, flag);  // 16-bit -> 8-bit, gray/alpha/CMYK -> BGR, EXIF orientation applied
   } catch (const cv::Exception& e) {
+    clear_codec_messages();
     return make_error("cannot decode " + h.format + ": " + e.what());
   }
-  if (d.bgr.empty()) return make_error("cannot decode " + h.format + " (corrupt or truncated)");
+  d.warnings = take_codec_messages();  // libpng's and libjpeg's own words, instead of their stderr lines
+  if (d.bgr.empty())
+    return make_error("cannot decode " + h.format + " (" +
+                      (d.warnings.empty() ? std::string("corrupt or truncated") : joined(d.warnings)) + ")");
   d.reduction = reduction;
   // The displayed frame is the header's size, swapped when the EXIF orientation turned the image.
   const bool dec_portrait = d.bgr.rows > d.bgr.cols, hdr_portrait = h.height > h.width;

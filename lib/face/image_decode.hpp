@@ -2,6 +2,7 @@
 #pragma once
 #include <opencv2/core.hpp>
 #include <string>
+#include <vector>
 
 #include "face/image.hpp"
 
@@ -12,6 +13,7 @@ struct Decoded {
   int reduction = 1;   // 1, 2, 4 or 8: the decode is 1/reduction of the full displayed size
   int full_width = 0;  // displayed frame at full resolution
   int full_height = 0;
+  std::vector<std::string> warnings;  // the codec's complaints about a file it still decoded (corrupt data)
 };
 
 // Decodes with EXIF orientation applied. reduction > 1 uses the JPEG decoder's DCT scaling (other formats are

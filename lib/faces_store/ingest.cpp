@@ -22,7 +22,6 @@ IngestCounts ingest_stream(catalog::Db& db, std::istream& in, const std::string&
   const std::string shown = name == "-" ? "<stdin>" : name;
   const std::string host = host_name();
   RecordAssembler as;
-  int64_t first_line = 0;  // line of the first record of the detection being assembled
   std::unique_ptr<catalog::Transaction> tx;
   int in_tx = 0;
   auto tx_start = clk::now();
@@ -50,8 +49,7 @@ IngestCounts ingest_stream(catalog::Db& db, std::istream& in, const std::string&
       problem(c.lines, "not valid JSON");
       continue;
     }
-    if (!as.pending()) first_line = c.lines;
-    auto r = as.add(j);
+    auto r = as.add(j, c.lines);
     if (!r) {
       problem(c.lines, r.error().message);
       continue;
@@ -71,7 +69,7 @@ IngestCounts ingest_stream(catalog::Db& db, std::istream& in, const std::string&
     }
     auto s = store_detection(db, d, host);
     if (!s) {
-      problem(first_line, s.error().message);
+      problem(c.lines, s.error().message);
       continue;
     }
     ++c.detections;
@@ -81,7 +79,7 @@ IngestCounts ingest_stream(catalog::Db& db, std::istream& in, const std::string&
     c.unknown_files += !s->known_file;
     if (++in_tx >= 64 || clk::now() - tx_start > std::chrono::milliseconds(500)) commit();
   }
-  if (as.pending()) problem(first_line, "incomplete at end of input: " + as.pending_what());
+  if (as.pending()) problem(c.lines, "incomplete at end of input: " + as.pending_what());
   commit();
   return c;
 }

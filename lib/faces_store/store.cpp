@@ -103,6 +103,7 @@ std::vector<json> to_records(const DetectionRecord& d, bool with_landmarks) {
       r["crop"] = nullptr;
     else
       put_path(r, f.crop_path, "crop");
+    if (!f.chip_path.empty()) put_path(r, f.chip_path, "chip");
     r["quality"] = f.quality;
     r["width"] = d.width;
     r["height"] = d.height;
@@ -118,25 +119,37 @@ std::vector<json> to_records(const DetectionRecord& d, bool with_landmarks) {
 }
 
 std::string RecordAssembler::pending_what() const {
-  if (!cur_) return {};
-  return "the detection of " + util::utf8_lossy(cur_->file) + " (" + cur_->file_hash + ") has " +
-         std::to_string(cur_->faces.size()) + " of its " + std::to_string(expected_) + " face records";
+  std::string out;
+  int shown = 0;
+  for (const auto& [key, p] : open_) {
+    if (shown++ == 3) return out + " (and " + std::to_string(open_.size() - 3) + " more)";
+    out += (out.empty() ? "" : "; ") + std::string("the detection of ") + util::utf8_lossy(p.d.file) + " (" +
+           p.d.file_hash + (p.line ? ", from line " + std::to_string(p.line) : "") + ") has " +
+           std::to_string(p.d.faces.size()) + " of its " + std::to_string(p.expected) + " face records";
+  }
+  return out;
 }
 
-Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r) {
+Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r, int64_t line) {
+  std::pair<std::string, std::string> key;
   auto fail = [&](const std::string& m) -> Result<std::optional<DetectionRecord>> {
-    cur_.reset();
+    open_.erase(key);
     return make_error(m);
   };
-  if (!r.is_object()) return fail("not a JSON object");
+  if (!r.is_object()) return make_error("not a JSON object");
   DetectionRecord d;
   d.file = get_path(r, "file");
   d.file_hash = get_str(r, "file_hash");
   d.pipeline_version = get_str(r, "pipeline");
   d.pipeline_name = get_str(r, "pipeline_name");
+  key = {d.file_hash, d.pipeline_version};
+  auto open = open_.find(key);
+  auto what = [&] { return "the detection of " + util::utf8_lossy(open->second.d.file) + " (" +
+                           std::to_string(open->second.d.faces.size()) + " of " +
+                           std::to_string(open->second.expected) + " face records)"; };
   if (r.contains("error")) {
     // Error records are complete in themselves; the caller decides whether they are stored.
-    if (cur_) return fail("an error record interrupts " + pending_what());
+    if (open != open_.end()) return fail("an error record interrupts " + what());
     d.error = r["error"].is_string() ? r["error"].get<std::string>() : r["error"].dump();
     if (d.error.empty()) d.error = "error";
     return std::optional<DetectionRecord>(std::move(d));
@@ -156,7 +169,7 @@ Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r) {
   get_int(r, "width", d.width);
   get_int(r, "height", d.height);
   if (n == 0) {
-    if (cur_) return fail("a \"faces\":0 record interrupts " + pending_what());
+    if (open != open_.end()) return fail("a \"faces\":0 record interrupts " + what());
     return std::optional<DetectionRecord>(std::move(d));
   }
   FaceRow f;
@@ -194,23 +207,34 @@ Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r) {
   if (auto q = r.find("quality"); q != r.end() && q->is_object()) f.quality = *q;
   f.crop_path = get_path(r, "crop");
 
-  if (cur_) {
-    if (cur_->file_hash != d.file_hash || cur_->pipeline_version != d.pipeline_version)
-      return fail("a record of another file interrupts " + pending_what());
-    if (n != expected_) return fail("\"faces\" changed within one file");
-  } else {
-    cur_ = std::move(d);
-    cur_->faces.clear();
-    expected_ = n;
+  if (open == open_.end()) {
+    if (open_.size() >= kMaxOpen)
+      return make_error("more than " + std::to_string(kMaxOpen) + " files have face records missing");
+    d.faces.clear();
+    open = open_.emplace(key, Partial{std::move(d), n, line}).first;
+  } else if (n != open->second.expected) {
+    return fail("\"faces\" changed within one file");
   }
-  if (f.index != int(cur_->faces.size()))
-    return fail("face " + std::to_string(f.index) + " where face " + std::to_string(cur_->faces.size()) +
+  Partial& p = open->second;
+  if (f.index != int(p.d.faces.size()))
+    return fail("face " + std::to_string(f.index) + " where face " + std::to_string(p.d.faces.size()) +
                 " was expected");
-  cur_->faces.push_back(std::move(f));
-  if (int(cur_->faces.size()) < expected_) return std::optional<DetectionRecord>();
-  auto done = std::move(*cur_);
-  cur_.reset();
+  p.d.faces.push_back(std::move(f));
+  if (int(p.d.faces.size()) < p.expected) return std::optional<DetectionRecord>();
+  auto done = std::move(p.d);
+  open_.erase(open);
   return std::optional<DetectionRecord>(std::move(done));
+}
+
+int shard_of(const std::string& hash, int n) {
+  if (n <= 1) return 0;
+  uint64_t v = 0;
+  for (size_t i = 0; i < 16 && i < hash.size(); ++i) {
+    const char c = hash[i];
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0;
+    v = (v << 4) | uint64_t(d);
+  }
+  return int(v % uint64_t(n));
 }
 
 std::string host_name() {

@@ -11,6 +11,7 @@
 //   drop a confirmed assignment is refused (the old result stays).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@ struct FaceRow {
   std::string landmarks;           // 68 × 2 little-endian float32 or empty
   nlohmann::json quality = nlohmann::json::object();
   std::string crop_path;           // raw bytes, may be empty
+  std::string chip_path;           // raw bytes: an exported aligned chip (detect --chips); JSONL only, not stored
 };
 
 struct DetectionRecord {
@@ -49,19 +51,26 @@ struct DetectionRecord {
 std::vector<nlohmann::json> to_records(const DetectionRecord& d, bool with_landmarks);
 
 // Groups records back into detections: feed records in order; a detection is complete when all its "faces"
-// records have arrived. Errors name the record; the caller prefixes file:line.
+// records have arrived. Records of different files may interleave (several workers' output merged line by line,
+// as `parallel --line-buffer` does); the records of one file come in face order. Errors name the record; the
+// caller prefixes file:line.
 class RecordAssembler {
  public:
+  static constexpr size_t kMaxOpen = 4096;  // files with face records still missing, at most (bounded memory)
   // Returns a finished detection, nothing (more records needed), or an Error for a malformed/unexpected record
-  // (an incomplete detection in progress is dropped with it).
-  Result<std::optional<DetectionRecord>> add(const nlohmann::json& rec);
-  // True when a detection is still waiting for records (at end of input: it is incomplete).
-  bool pending() const { return cur_.has_value(); }
+  // (an incomplete detection of the same file is dropped with it). line: where the record was read (messages).
+  Result<std::optional<DetectionRecord>> add(const nlohmann::json& rec, int64_t line = 0);
+  // True when detections are still waiting for records (at end of input: they are incomplete).
+  bool pending() const { return !open_.empty(); }
   std::string pending_what() const;
 
  private:
-  std::optional<DetectionRecord> cur_;
-  int expected_ = 0;
+  struct Partial {
+    DetectionRecord d;
+    int expected = 0;
+    int64_t line = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Partial> open_;  // (file_hash, pipeline version)
 };
 
 // Little-endian float32 blobs.
@@ -90,6 +99,10 @@ struct PendingFile {
 // Images that are present, usable (error NULL) and hashed, whose content has no detections row for `version`.
 // One path per content hash (the smallest), ordered by path.
 std::vector<PendingFile> pending_files(catalog::Db& db, const std::string& version);
+
+// The shard (0..n-1) a content hash belongs to: its first 64 bits modulo n. It depends on the content alone, so
+// a file keeps its shard however the file list around it changes.
+int shard_of(const std::string& hash, int n);
 
 std::string host_name();
 

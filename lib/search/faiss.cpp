@@ -154,15 +154,25 @@ Result<std::unique_ptr<FaissIndex>> FaissIndex::open(const Matrix& m, const Fais
       faiss::IDSelectorBatch sel(gone.size(), gone.data());
       st.removed = impl.ivf->remove_ids(sel);
     }
+    // Added in blocks: a copy of all missing rows at once would double the peak memory (5M rows = 2.5 GB).
+    constexpr size_t kAddBlock = 65536;
     std::vector<float> add;
     std::vector<faiss::Index::idx_t> add_ids;
+    add.reserve(std::min(m.size(), kAddBlock) * kDims);
+    auto flush = [&] {
+      if (add_ids.empty()) return;
+      impl.ivf->add_with_ids(static_cast<faiss::Index::idx_t>(add_ids.size()), add.data(), add_ids.data());
+      st.added += add_ids.size();
+      add.clear();
+      add_ids.clear();
+    };
     for (size_t i = 0; i < m.size(); ++i)
       if (!in_index.count(m.id(i))) {
         add.insert(add.end(), m.row(i), m.row(i) + kDims);
         add_ids.push_back(m.id(i));
+        if (add_ids.size() == kAddBlock) flush();
       }
-    if (!add_ids.empty()) impl.ivf->add_with_ids(static_cast<faiss::Index::idx_t>(add_ids.size()), add.data(), add_ids.data());
-    st.added = add_ids.size();
+    flush();
     impl.ivf->nprobe = static_cast<size_t>(opts.nprobe > 0 ? opts.nprobe : choose_nprobe(static_cast<int>(impl.ivf->nlist)));
     st.nlist = static_cast<int>(impl.ivf->nlist);
     st.nprobe = static_cast<int>(impl.ivf->nprobe);

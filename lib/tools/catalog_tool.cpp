@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "catalog/catalog.hpp"
+#include "catalog/merge.hpp"
 #include "faces_store/ingest.hpp"
 #include "faces_store/pipeline.hpp"
 #include "faces_store/store.hpp"
@@ -13,6 +14,7 @@
 #include "core/tool.hpp"
 #include "tools/common.hpp"
 #include "tools/tools.hpp"
+#include "util/path_map.hpp"
 #include "util/text.hpp"
 #include "video/forget.hpp"
 
@@ -93,6 +95,16 @@ int catalog_main(int argc, char** argv) {
       "by content); confirmed person assignments are kept");
   std::vector<std::string> ingest_files;
   ing->add_option("FILE", ingest_files, "JSONL files ('-' or none: stdin)");
+  auto* mrg = app.add_subcommand(
+      "merge",
+      "join other catalogs (e.g. detect shards: facecat-detect --shard i/n on other machines) into this one: "
+      "files, detections, faces, pipelines and models this catalog lacks; what it has wins. Idempotent; one "
+      "transaction per OTHER. Catalogs with people, clusters, VK or video data are refused");
+  std::vector<std::string> merge_files, merge_maps;
+  mrg->add_option("OTHER", merge_files, "catalogs to merge (read only; never changed)")->required();
+  mrg->add_option("--path-map", merge_maps,
+                  "THEIRS=OURS: file and crop paths under THEIRS in the other catalogs are stored under OURS "
+                  "(their machine saw the shared mount elsewhere; repeatable)");
   auto* pl = app.add_subcommand("pipeline", "named detect pipelines (their params and version)");
   pl->require_subcommand(1);
   auto* pl_list = pl->add_subcommand("list", "every pipeline (JSONL); the configured one even before first use");
@@ -201,6 +213,32 @@ int catalog_main(int argc, char** argv) {
     spdlog::info("ingested {} detection(s) with {} face(s) ({} replaced, {} of unknown files, {} bad line(s))",
                  total.detections, total.faces, total.replaced, total.unknown_files, total.bad_lines);
     return total.bad_lines ? exit_code::some_failed : exit_code::ok;
+  }
+  if (mrg->parsed()) {
+    util::PathMap pmap;
+    for (const auto& m : merge_maps)
+      if (auto r = pmap.add(m); !r) throw Fatal("--path-map: " + r.error().message, exit_code::usage);
+    auto cat = open_catalog(cfg, catalog::Mode::Write);
+    int failed = 0;
+    for (const auto& f : merge_files) {
+      std::error_code ec;
+      Result<catalog::MergeCounts> r = make_error(f + ": is this catalog itself");
+      if (!std::filesystem::equivalent(f, cat.path(), ec)) r = catalog::merge_catalog(cat.db(), f, pmap);
+      if (!r) {
+        ++failed;
+        spdlog::error("{}", r.error().message);
+        emit(json{{"event", "error"}, {"catalog", f}, {"reason", r.error().message}});
+        continue;
+      }
+      for (const auto& w : r->warnings) spdlog::warn("{}: {}", f, w);
+      json e = r->to_json();
+      e["event"] = "merged";
+      e["catalog"] = f;
+      emit(e);
+      spdlog::info("{}: merged {} file(s), {} detection(s) with {} face(s) ({} file(s) and {} detection(s) were "
+                   "here already)", f, r->files, r->detections, r->faces, r->files_known, r->detections_known);
+    }
+    return failed ? exit_code::some_failed : exit_code::ok;
   }
   if (pl_list->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);

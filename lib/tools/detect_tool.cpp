@@ -8,6 +8,7 @@
 
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
+#include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/tool.hpp"
 #include "detect/runner.hpp"
@@ -15,6 +16,7 @@
 #include "faces_store/store.hpp"
 #include "tools/common.hpp"
 #include "util/atomic_file.hpp"
+#include "util/path_map.hpp"
 #include "util/text.hpp"
 
 namespace facecat::tools {
@@ -66,6 +68,16 @@ std::optional<detect::Input> parse_input_line(const std::string& line, int64_t l
   return in;
 }
 
+// --shard i/n: 1 <= i <= n.
+std::pair<int, int> parse_shard(const std::string& v) {
+  auto slash = v.find('/');
+  auto i = util::parse_int(v.substr(0, slash == std::string::npos ? v.size() : slash));
+  auto n = slash == std::string::npos ? std::nullopt : util::parse_int(v.substr(slash + 1));
+  if (!i || !n || *n < 1 || *n > 1000000 || *i < 1 || *i > *n)
+    throw Fatal("--shard expects i/n with 1 <= i <= n (e.g. 2/3), got '" + v + "'", exit_code::usage);
+  return {int(*i), int(*n)};
+}
+
 // The catalog writer: short transactions of a few files (or half a second).
 class Writer {
  public:
@@ -112,7 +124,8 @@ int detect_main(int argc, char** argv) {
   add_common_options(app, common);
   std::vector<std::string> paths;
   bool from_stdin = false, ingest = false, landmarks = false, no_crops = false, retry_errors = false;
-  std::string pipeline, params_opt;
+  std::string pipeline, params_opt, chips, shard_opt;
+  std::vector<std::string> path_maps;
   int threads = -1;
   app.add_option("PATH", paths, "images to analyse (no catalog needed)");
   app.add_flag("--stdin", from_stdin, "read paths (one per line) or JSONL records with path/path_b64 from stdin");
@@ -123,8 +136,16 @@ int detect_main(int argc, char** argv) {
   app.add_flag("--ingest", ingest, "with PATH or --stdin: also store the results in the catalog");
   app.add_flag("--landmarks", landmarks, "add the 68 landmarks to each face record");
   app.add_flag("--no-crops", no_crops, "do not write face crops");
+  app.add_option("--chips", chips, "also export each face's aligned chip as PNG under DIR " +
+                                       env_help("faces.chips_path"));
   app.add_flag("--retry-errors", retry_errors, "catalog mode: also retry files whose detection failed before");
   app.add_option("-j,--threads", threads, "worker threads " + env_help("faces.threads"));
+  app.add_option("--shard", shard_opt,
+                 "catalog mode: only this machine's share i/n of the pending files (by content hash, so shares "
+                 "stay stable as files come and go); join the catalogs with facecat-catalog merge");
+  app.add_option("--path-map", path_maps,
+                 "FROM=TO: input paths under FROM (the catalog's view of a shared mount) are read under TO here; "
+                 "file and crop paths in the output are mapped back (repeatable)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -133,11 +154,20 @@ int detect_main(int argc, char** argv) {
   std::map<std::string, std::string> flags;
   if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
   if (threads >= 0) flags["faces.threads"] = std::to_string(threads);
+  if (!chips.empty()) flags["faces.chips_path"] = chips;
   Config cfg;
   if (!setup_tool("facecat-detect", common, flags, cfg)) return exit_code::ok;
   if (from_stdin && !paths.empty()) throw Fatal("give PATHs or --stdin, not both", exit_code::usage);
   const bool catalog_mode = !from_stdin && paths.empty();
   if (catalog_mode && ingest) throw Fatal("--ingest goes with PATH or --stdin (catalog mode always stores)", exit_code::usage);
+  std::optional<std::pair<int, int>> shard;
+  if (!shard_opt.empty()) {
+    shard = parse_shard(shard_opt);
+    if (!catalog_mode) throw Fatal("--shard goes with catalog mode (no PATH, no --stdin)", exit_code::usage);
+  }
+  util::PathMap pmap;
+  for (const auto& m : path_maps)
+    if (auto r = pmap.add(m); !r) throw Fatal("--path-map: " + r.error().message, exit_code::usage);
   const std::string name = cfg.get("faces.pipeline");
   if (!faces_store::valid_pipeline_name(name))
     throw Fatal("bad pipeline name '" + name + "' (letters, digits, '_', '-', '.')", exit_code::usage);
@@ -185,6 +215,9 @@ int detect_main(int argc, char** argv) {
   o.max_pixels = cfg.get_int("faces.max_pixels");
   o.threads = static_cast<int>(cfg.get_int("faces.threads"));
   if (!no_crops) o.crops_dir = cfg.get_path("faces.CroppedFacesPath");
+  o.chips_dir = cfg.get_path("faces.chips_path");
+  if (!o.chips_dir.empty() && !pl.params.landmarks)
+    spdlog::warn("pipeline '{}' has no landmarks, so there are no aligned chips to export", name);
 
   // --- the input ------------------------------------------------------------------------------------------------
   std::vector<detect::Input> list;
@@ -198,6 +231,13 @@ int detect_main(int argc, char** argv) {
       s.bind(1, pl.version);
       while (s.step()) pend.push_back({s.blob(0), s.text(1), {}});
     }
+    if (shard) {
+      const size_t before = pend.size();
+      std::erase_if(pend, [&](const faces_store::PendingFile& p) {
+        return faces_store::shard_of(p.hash, shard->second) != shard->first - 1;
+      });
+      spdlog::info("shard {}/{}: {} of {} pending file(s)", shard->first, shard->second, pend.size(), before);
+    }
     std::vector<std::string> hashes;
     for (auto& p : pend) {
       hashes.push_back(p.hash);
@@ -210,25 +250,38 @@ int detect_main(int argc, char** argv) {
   }
   size_t next = 0;
   int64_t lineno = 0;
+  auto mapped = [&](detect::Input in) {
+    if (in.error.empty()) in.path = pmap.forward(in.path);
+    return in;
+  };
   detect::Source source = [&]() -> std::optional<detect::Input> {
     if (!from_stdin) {
       if (next >= list.size()) return std::nullopt;
-      return std::move(list[next++]);
+      return mapped(std::move(list[next++]));
     }
     std::string line;
     while (std::getline(std::cin, line)) {
       ++lineno;
-      if (auto in = parse_input_line(line, lineno)) return in;
+      if (auto in = parse_input_line(line, lineno)) return mapped(std::move(*in));
     }
     return std::nullopt;
   };
 
   // --- the sink: records on stdout; the catalog writer -------------------------------------------------------------
+  // A bar on a TTY: of the known total in catalog and PATH modes, a running count with --stdin.
+  Progress progress("detect", from_stdin ? 0 : list.size(), fancy_stderr() && !common.quiet);
   std::optional<Writer> writer;
   if (cat && cat->writable()) writer.emplace(cat->db());
   int64_t failed = 0;
   detect::Sink sink = [&](detect::Outcome& out) {
     auto& r = out.rec;
+    if (!pmap.empty()) {  // results name the catalog's paths; ingest finds the file by its hash all the same
+      r.file = pmap.back(r.file);
+      for (auto& f : r.faces) {
+        if (!f.crop_path.empty()) f.crop_path = pmap.back(f.crop_path);
+        if (!f.chip_path.empty()) f.chip_path = pmap.back(f.chip_path);
+      }
+    }
     if (!r.error.empty()) {
       ++failed;
       spdlog::error("{}: {}", util::utf8_lossy(r.file), r.error);
@@ -240,6 +293,7 @@ int detect_main(int argc, char** argv) {
     }
     // Failures that are not a property of the content (unreadable, changed since the scan) are not stored.
     if (writer && !out.retry && !r.file_hash.empty() && !writer->store(r)) ++failed;
+    progress.tick();
   };
   auto t0 = clk::now();
   detect::Stats st;
@@ -253,6 +307,7 @@ int detect_main(int argc, char** argv) {
     throw;
   }
   if (writer) writer->commit();  // what finished is kept, also when a stop was requested
+  progress.finish();
   const double secs = std::chrono::duration<double>(clk::now() - t0).count();
   spdlog::info("{} file(s), {} face(s), {} error(s) in {:.2f} s ({:.2f} files/s)", st.files, st.faces, failed, secs,
                secs > 0 ? double(st.files) / secs : 0.0);

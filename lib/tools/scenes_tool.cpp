@@ -1,5 +1,6 @@
 #include "tools/scenes_tool.hpp"
 
+#include <opencv2/core/utility.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -85,7 +86,8 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
     std::error_code ec;
     if (fs::is_directory(dir, ec))
       for (const auto& de : fs::directory_iterator(dir, ec)) preexisting.insert(de.path().string());
-    auto s = video::save_frames(dec, picks, dir, stem, static_cast<int>(a.scenes.size()), rs.opts.jpeg_quality);
+    auto s = video::save_frames(dec, picks, dir, stem, static_cast<int>(a.scenes.size()), rs.opts.jpeg_quality,
+                                &a.ready);
     if (!s) return s.error();
     saved = std::move(*s);
   }
@@ -279,6 +281,9 @@ int scenes_main(int argc, char** argv) {
   if (threads >= 0) flags["video.threads"] = std::to_string(threads);
   Config cfg;
   if (!setup_tool("facecat-scenes", common, flags, cfg)) return exit_code::ok;
+  // The per-frame analysis works on ~256 px images: OpenCV's thread pool would only add wake-ups next to the
+  // decoder's own threads, which already use every core.
+  cv::setNumThreads(1);
 
   RunSettings rs;
   auto& o = rs.opts;
@@ -292,6 +297,9 @@ int scenes_main(int argc, char** argv) {
   o.frames_per_scene = static_cast<int>(cfg.get_int("video.frames_per_scene"));
   o.jpeg_quality = static_cast<int>(cfg.get_int("video.jpeg_quality"));
   o.threads = static_cast<int>(cfg.get_int("video.threads"));
+  const int64_t frame_memory_mb = cfg.get_int("video.frame_memory_mb");
+  if (frame_memory_mb < 0) throw Fatal("video.frame_memory_mb must not be negative", exit_code::usage);
+  o.frame_memory = static_cast<size_t>(frame_memory_mb) << 20;
   if (o.frames_per_scene < 1 || o.frames_per_scene > 100)
     throw Fatal("--frames-per-scene must be between 1 and 100", exit_code::usage);
   if (o.content.min_scene_len < 0) throw Fatal("--min-scene-len must not be negative", exit_code::usage);
@@ -302,6 +310,7 @@ int scenes_main(int argc, char** argv) {
   rs.edl = edl;
   rs.stats = stats;
   rs.frames = !no_frames;
+  o.keep_frames = rs.frames && o.frame_memory > 0;
   rs.progress = fancy_stderr() && !common.quiet;
 
   std::vector<Job> jobs;

@@ -14,6 +14,7 @@ extern "C" {
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 
 #include <opencv2/imgproc.hpp>
@@ -75,8 +76,30 @@ struct Decoder::Impl {
   int64_t tick_per_frame = 1;
   bool flushing = false;    // the demuxer is at its end; the decoder is being drained
   bool drained = false;
+  struct Kept {
+    int64_t ordinal;
+    AVFrame* frame;
+    size_t bytes;
+  };
+  // set_retain(): references to full-resolution frames, ascending ordinals. Guarded by kept_mu: next() may run
+  // on a decoding thread while the analysis thread lets frames go and converts them.
+  std::mutex kept_mu;
+  std::deque<Kept> kept;
+  size_t kept_bytes = 0, keep_max = 0;
 
-  ~Impl() { close(); }
+  // Kept frames outlive close(): they hold their own buffer references, and a reopen() must not lose them.
+  ~Impl() {
+    close();
+    release_before(INT64_MAX);
+  }
+  void release_before(int64_t ordinal) {
+    std::lock_guard<std::mutex> lk(kept_mu);
+    while (!kept.empty() && kept.front().ordinal < ordinal) {
+      kept_bytes -= kept.front().bytes;
+      av_frame_free(&kept.front().frame);
+      kept.pop_front();
+    }
+  }
   void close() {
     if (sws_small) sws_freeContext(sws_small);
     if (sws_full) sws_freeContext(sws_full);
@@ -263,13 +286,112 @@ bool Decoder::decode_next(FrameStamp& stamp) {
   }
 }
 
+void Decoder::set_retain(size_t max_bytes) {
+  {
+    std::lock_guard<std::mutex> lk(impl_->kept_mu);
+    impl_->keep_max = max_bytes;
+  }
+  if (!max_bytes) impl_->release_before(INT64_MAX);
+}
+
+void Decoder::release_retained_before(int64_t ordinal) { impl_->release_before(ordinal); }
+
+bool Decoder::is_retained(int64_t ordinal) const {
+  std::lock_guard<std::mutex> lk(impl_->kept_mu);
+  const auto& k = impl_->kept;
+  auto it = std::lower_bound(k.begin(), k.end(), ordinal,
+                             [](const Impl::Kept& x, int64_t o) { return x.ordinal < o; });
+  return it != k.end() && it->ordinal == ordinal;
+}
+
+cv::Mat Decoder::retained_frame(int64_t ordinal) {
+  AVFrame* ref = nullptr;  // a reference of its own, so that the conversion runs without the lock
+  {
+    std::lock_guard<std::mutex> lk(impl_->kept_mu);
+    const auto& k = impl_->kept;
+    auto it = std::lower_bound(k.begin(), k.end(), ordinal,
+                               [](const Impl::Kept& x, int64_t o) { return x.ordinal < o; });
+    if (it == k.end() || it->ordinal != ordinal) return {};
+    ref = av_frame_clone(it->frame);
+  }
+  if (!ref) return {};
+  cv::Mat m = convert_full(ref);
+  av_frame_free(&ref);
+  return m;
+}
+
+namespace {
+// The planar 8-bit YUV layouts whose planes are scaled one by one with OpenCV, and the 4:4:4 format of the
+// result (full-range "J" formats stay full range).
+AVPixelFormat planar_444(int fmt) {
+  switch (fmt) {
+    case AV_PIX_FMT_YUV420P:
+    case AV_PIX_FMT_YUV422P:
+    case AV_PIX_FMT_YUV444P:
+    case AV_PIX_FMT_YUV440P:
+    case AV_PIX_FMT_YUV411P:
+    case AV_PIX_FMT_YUV410P:
+      return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ420P:
+    case AV_PIX_FMT_YUVJ422P:
+    case AV_PIX_FMT_YUVJ444P:
+    case AV_PIX_FMT_YUVJ440P:
+    case AV_PIX_FMT_YUVJ411P:
+      return AV_PIX_FMT_YUVJ444P;
+    default:
+      return AV_PIX_FMT_NONE;
+  }
+}
+}  // namespace
+
 bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
   if (!decode_next(stamp)) return false;
-  if (!out) return true;
   Impl& d = *impl_;
   AVFrame* f = d.frame;
+  std::unique_lock<std::mutex> lk(d.kept_mu);
+  if (d.keep_max && counting_) {
+    size_t bytes = 0;
+    for (auto* b : f->buf)
+      if (b) bytes += b->size;
+    if (d.kept_bytes + bytes <= d.keep_max && (d.kept.empty() || d.kept.back().ordinal < ordinal_)) {
+      if (AVFrame* c = av_frame_clone(f)) {
+        d.kept.push_back({ordinal_, c, bytes});
+        d.kept_bytes += bytes;
+      }
+    }
+  }
+  lk.unlock();
+  if (!out) return true;
   cv::Size sz = out_size_.area() > 0 ? out_size_ : cv::Size(f->width, f->height);
-  // Scale while converting, in two steps that are both cheap: the planes are area-averaged straight to the small
+  const AVPixelFormat p444 = planar_444(f->format);
+  if (p444 != AV_PIX_FMT_NONE) {
+    // Planar YUV (nearly all video): each plane is scaled straight to the analysis size with OpenCV's bilinear
+    // resize (as PySceneDetect's downscale), then the small 4:4:4 frame is converted to BGR. A fraction of the
+    // cost of swscale's area filter, which scales every source line.
+    const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(f->format));
+    d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, sz.height, p444, sz.width, sz.height, AV_PIX_FMT_BGR24,
+                                     SWS_POINT, nullptr, nullptr, nullptr);
+    if (!desc || !d.sws_rgb) {
+      if (errors_++ == 0) first_error_ = "cannot convert the frame's pixel format";
+      return false;
+    }
+    for (int i = 0; i < 3; ++i) {
+      const int pw = i ? AV_CEIL_RSHIFT(f->width, desc->log2_chroma_w) : f->width;
+      const int ph = i ? AV_CEIL_RSHIFT(f->height, desc->log2_chroma_h) : f->height;
+      cv::Mat plane(ph, pw, CV_8UC1, f->data[i], static_cast<size_t>(f->linesize[i]));
+      if (plane.size() == sz) plane.copyTo(d.yuv[i]);
+      else cv::resize(plane, d.yuv[i], sz, 0, 0, cv::INTER_LINEAR);
+    }
+    const uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
+    int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
+                     static_cast<int>(d.yuv[2].step[0]), 0};
+    out->create(sz, CV_8UC3);
+    uint8_t* dst[4] = {out->data, nullptr, nullptr, nullptr};
+    int dst_ls[4] = {static_cast<int>(out->step[0]), 0, 0, 0};
+    sws_scale(d.sws_rgb, mid, mid_ls, 0, sz.height, dst, dst_ls);
+    return true;
+  }
+  // Other formats: scale while converting, in two steps that are both cheap: the planes are area-averaged straight to the small
   // size as YUV 4:4:4, then converted to BGR there. (A direct scaled YUV→BGR sws pass is either slower with
   // full chroma interpolation, or imprecise: grey pixels come out slightly coloured, and the hue/saturation noise
   // of near-black frames then looks like cuts.)
@@ -294,9 +416,9 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
   return true;
 }
 
-cv::Mat Decoder::convert_full() {
+cv::Mat Decoder::convert_full(const void* av_frame) {
   Impl& d = *impl_;
-  AVFrame* f = d.frame;
+  const AVFrame* f = static_cast<const AVFrame*>(av_frame);
   d.sws_full = sws_getCachedContext(d.sws_full, f->width, f->height, static_cast<AVPixelFormat>(f->format), f->width,
                                     f->height, AV_PIX_FMT_BGR24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
                                     nullptr, nullptr, nullptr);
@@ -335,7 +457,7 @@ Result<cv::Mat> Decoder::frame_at(int64_t pts, int64_t ordinal) {
     if (have_last_ && !d.drained && last_pts_ < pts && (pts - last_pts_) * tb < 2.0) {
       int r = decode_forward_to(pts);
       if (r == 1) {
-        cv::Mat m = convert_full();
+        cv::Mat m = convert_full(d.frame);
         if (!m.empty()) return m;
       }
     }
@@ -350,7 +472,7 @@ Result<cv::Mat> Decoder::frame_at(int64_t pts, int64_t ordinal) {
       if (st.pts > pts) continue;  // the seek landed after the frame: go further back
       int r = st.pts == pts ? 1 : decode_forward_to(pts);
       if (r == 1) {
-        cv::Mat m = convert_full();
+        cv::Mat m = convert_full(d.frame);
         if (!m.empty()) return m;
       }
       if (r == 0) break;  // no frame with that PTS after a seek: count frames instead
@@ -361,7 +483,7 @@ Result<cv::Mat> Decoder::frame_at(int64_t pts, int64_t ordinal) {
   while (ordinal_ < ordinal) {
     if (!decode_next(st)) return make_error("frame " + std::to_string(ordinal) + " could not be decoded again");
   }
-  cv::Mat m = convert_full();
+  cv::Mat m = convert_full(d.frame);
   if (m.empty()) return make_error("cannot convert the frame's pixel format");
   return m;
 }

@@ -56,6 +56,18 @@ class Decoder {
   // The next frame in presentation order. out == nullptr: decode only (no conversion). false at the end.
   bool next(FrameStamp& stamp, cv::Mat* out);
 
+  // Keeping frames during the first pass, so that representative frames need no second decode: next() keeps a
+  // reference to each full-resolution frame (no copy: the decoder's buffer pool grows instead) while the kept
+  // frames take at most max_bytes; 0 (the default) keeps none. Frames are named by their decode ordinal.
+  void set_retain(size_t max_bytes);
+  // Lets go of the kept frames before this ordinal.
+  void release_retained_before(int64_t ordinal);
+  bool is_retained(int64_t ordinal) const;
+  // A kept frame as a full-resolution display frame (as frame_at() gives it); empty when it was not kept.
+  cv::Mat retained_frame(int64_t ordinal);
+  // The ordinal of the frame next() returned last (while frames are counted from the start), else -1.
+  int64_t ordinal() const { return counting_ ? ordinal_ : -1; }
+
   // The full-resolution display frame (aspect corrected, rotated) with this PTS: decoded forward when it is
   // close ahead, else after a seek; falls back to decoding from the start and counting to `ordinal`.
   Result<cv::Mat> frame_at(int64_t pts, int64_t ordinal);
@@ -73,7 +85,7 @@ class Decoder {
  private:
   explicit Decoder(std::unique_ptr<Impl> impl);
   bool decode_next(FrameStamp& stamp);
-  cv::Mat convert_full();
+  cv::Mat convert_full(const void* av_frame);
   Result<void> reopen();
 
   std::unique_ptr<Impl> impl_;

@@ -7,7 +7,12 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -89,6 +94,40 @@ std::vector<Scene> make_scenes(const std::vector<int64_t>& cuts, int64_t n, cons
   return out;
 }
 
+static void pick_scene(const Analysis& a, const Scene& s, int per_scene, double black_level, double blur_ratio,
+                       std::vector<Pick>& out);
+
+// The variance of the 4-neighbour Laplacian with mirrored borders: exactly what cv::Laplacian(gray, CV_16S) and
+// cv::meanStdDev() give (sd²), in one pass and a sixth of their time.
+static double laplacian_variance(const cv::Mat& gray) {
+  const int h = gray.rows, w = gray.cols;
+  if (h < 2 || w < 2) {
+    cv::Mat lap;
+    cv::Laplacian(gray, lap, CV_16S);
+    cv::Scalar mean, sd;
+    cv::meanStdDev(lap, mean, sd);
+    return sd[0] * sd[0];
+  }
+  int64_t s1 = 0, s2 = 0;
+  for (int r = 0; r < h; ++r) {
+    const uint8_t* up = gray.ptr<uint8_t>(r > 0 ? r - 1 : 1);
+    const uint8_t* m = gray.ptr<uint8_t>(r);
+    const uint8_t* dn = gray.ptr<uint8_t>(r + 1 < h ? r + 1 : h - 2);
+    int64_t r1 = 0, r2 = 0;
+    for (int c = 1; c < w - 1; ++c) {
+      const int l = up[c] + dn[c] + m[c - 1] + m[c + 1] - 4 * m[c];
+      r1 += l;
+      r2 += l * l;
+    }
+    const int l0 = up[0] + dn[0] + 2 * m[1] - 4 * m[0];
+    const int l1 = up[w - 1] + dn[w - 1] + 2 * m[w - 2] - 4 * m[w - 1];
+    s1 += r1 + l0 + l1;
+    s2 += r2 + l0 * l0 + l1 * l1;
+  }
+  const double n = static_cast<double>(h) * w, mean = static_cast<double>(s1) / n;
+  return std::max(0.0, static_cast<double>(s2) / n - mean * mean);
+}
+
 Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress& progress) {
   Analysis a;
   a.info = dec.info();
@@ -106,8 +145,45 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
   (void)need_content;  // the content score is always kept: it is each scene's score
   ContentScorer scorer(opts.content.weights);
   std::map<int64_t, std::string> cut_by;  // cut frame -> the detector that found it first
+  std::vector<int64_t> fresh;             // cuts reported for the current frame
   auto add_cuts = [&](const std::vector<int64_t>& cuts, const Detector& d) {
-    for (int64_t c : cuts) cut_by.emplace(c, d.name());
+    for (int64_t c : cuts) {
+      cut_by.emplace(c, d.name());
+      fresh.push_back(c);
+    }
+  };
+
+  // Representative frames from this pass (Options::keep_frames). The decoder keeps the full-resolution frames
+  // from just before the running first pick of the open scene (its middle, for one frame per scene) on: whatever
+  // the scene's end, its picks are among them. When a cut closes the scene, its picks are encoded at once and
+  // the kept frames before the new scene's running middle are let go. Picks that were not kept (a scene longer
+  // than the memory allows, a black or blurred middle replaced from further back, a cut reported late) are
+  // fetched by seeking afterwards, as before. The same pick_scene() decides here and in pick_frames(), so a
+  // scene ends up with the same frames either way.
+  const bool keep = opts.keep_frames;
+  const int per_scene = std::max(1, opts.frames_per_scene);
+  constexpr int64_t kSlack = 8;  // frames kept before the running pick: cuts reported a few frames late
+  int64_t scene_start = 0;
+  size_t ready_bytes = 0;
+  if (keep) dec.set_retain(opts.frame_memory);
+  auto close_scene = [&](int64_t s, int64_t c) {
+    Scene sc;
+    sc.start_frame = s;
+    sc.end_frame = c;
+    sc.start_time = a.times[static_cast<size_t>(s)];
+    sc.end_time = a.times[static_cast<size_t>(c)];
+    std::vector<Pick> picks;
+    pick_scene(a, sc, per_scene, opts.black_level, opts.blur_ratio, picks);
+    for (const auto& p : picks) {
+      if (ready_bytes >= opts.frame_memory || a.ready.count(p.frame) || !dec.is_retained(p.frame)) continue;
+      cv::Mat img = dec.retained_frame(p.frame);
+      EncodedFrame e;
+      if (img.empty() || !encode_jpeg(img, opts.jpeg_quality, e.jpeg)) continue;  // save_frames() says why
+      e.width = img.cols;
+      e.height = img.rows;
+      ready_bytes += e.jpeg.size();
+      a.ready.emplace(p.frame, std::move(e));
+    }
   };
 
   if (a.info.declared_frames > 0) {
@@ -118,19 +194,78 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     a.brightness.reserve(reserve);
     a.sharpness.reserve(reserve);
   }
-  cv::Mat small, gray, lap;
-  FrameStamp st;
+  cv::Mat small, gray;
   int64_t n = 0;
-  // Where the main thread's CPU time goes (logged at debug level): decoding+conversion vs analysis.
+  // Where the analysis thread's CPU time goes (logged at debug level).
   auto cpu_now = [] {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
   };
-  double cpu_decode = 0, cpu_analysis = 0, mark = cpu_now();
-  while (dec.next(st, &small)) {
+  double cpu_analysis = 0, mark = cpu_now();
+  // Decoding and scaling run on a thread of their own, a bounded queue ahead of the analysis: the thread that
+  // feeds libavcodec's frame threads never waits for the analysis, so the decoder keeps every core busy.
+  struct Item {
+    FrameStamp st;
+    cv::Mat small;
+  };
+  std::mutex mu;
+  std::condition_variable can_put, can_get;
+  std::deque<Item> queue;
+  bool producer_done = false, stop = false;
+  std::exception_ptr producer_error;
+  constexpr size_t kQueue = 16;
+  std::thread producer([&] {
+    try {
+      for (;;) {
+        Item it;
+        const bool ok = dec.next(it.st, &it.small);
+        std::unique_lock<std::mutex> lk(mu);
+        if (!ok) break;
+        can_put.wait(lk, [&] { return stop || queue.size() < kQueue; });
+        if (stop) break;
+        queue.push_back(std::move(it));
+        can_get.notify_one();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu);
+      producer_error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lk(mu);
+    producer_done = true;
+    can_get.notify_one();
+  });
+  struct Joiner {  // the producer is stopped and joined however the analysis ends (an interrupt throws)
+    std::thread& t;
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    ~Joiner() {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      if (t.joinable()) t.join();
+    }
+  } joiner{producer, mu, can_put, stop};
+  auto pop = [&](Item& out) {
+    std::unique_lock<std::mutex> lk(mu);
+    can_get.wait(lk, [&] { return producer_done || !queue.empty(); });
+    if (queue.empty()) {
+      if (producer_error) std::rethrow_exception(producer_error);
+      return false;
+    }
+    out = std::move(queue.front());
+    queue.pop_front();
+    can_put.notify_one();
+    return true;
+  };
+  Item item;
+  while (pop(item)) {
+    const FrameStamp& st = item.st;
+    small = item.small;
     double t1 = cpu_now();
-    cpu_decode += t1 - mark;
     if ((n & 63) == 0) {
       throw_if_interrupted();
       if (progress) progress(n);
@@ -138,26 +273,39 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     const double score = scorer.score(small);
     const double avg = frame_average(small);
     cv::cvtColor(small, gray, cv::COLOR_BGR2GRAY);
-    cv::Laplacian(gray, lap, CV_16S);
-    cv::Scalar mean, sd;
-    cv::meanStdDev(lap, mean, sd);
     a.pts.push_back(st.pts);
     a.times.push_back(st.time);
     a.content.push_back(static_cast<float>(score));
     a.brightness.push_back(static_cast<float>(avg));
-    a.sharpness.push_back(static_cast<float>(sd[0] * sd[0]));
+    a.sharpness.push_back(static_cast<float>(laplacian_variance(gray)));
+    fresh.clear();
     for (auto& d : dets) {
       if (auto* c = dynamic_cast<ContentDetector*>(d.get())) add_cuts(c->process_score(n, score), *d);
       else if (auto* ad = dynamic_cast<AdaptiveDetector*>(d.get())) add_cuts(ad->process_score(n, score), *d);
       else if (auto* t = dynamic_cast<ThresholdDetector*>(d.get())) add_cuts(t->process_average(n, avg), *d);
     }
+    if (keep) {
+      std::sort(fresh.begin(), fresh.end());
+      for (int64_t c : fresh) {
+        if (c <= scene_start || c > n) continue;  // a late cut inside a closed scene: its picks are fetched later
+        close_scene(scene_start, c);
+        scene_start = c;
+      }
+      // The open scene's first pick is at least at this time, however long the scene gets.
+      const double t0 = a.times[static_cast<size_t>(scene_start)];
+      const double first = t0 + (st.time - t0) / (2.0 * per_scene);
+      auto it = std::upper_bound(a.times.begin() + scene_start, a.times.end(), first);
+      const int64_t f = std::max<int64_t>(scene_start, static_cast<int64_t>(it - a.times.begin()) - 1);
+      dec.release_retained_before(f - kSlack);
+    }
     ++n;
     mark = cpu_now();
     cpu_analysis += mark - t1;
+    (void)mark;
   }
+  producer.join();
   if (n > 0)
-    spdlog::debug("main thread CPU per frame: decode+convert {:.3f} ms, analysis {:.3f} ms", cpu_decode * 1e3 / n,
-                  cpu_analysis * 1e3 / n);
+    spdlog::debug("analysis thread CPU per frame: {:.3f} ms", cpu_analysis * 1e3 / n);
   if (progress) progress(n);
   a.frames = n;
   a.decode_errors = dec.decode_errors();
@@ -198,8 +346,9 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
   return a;
 }
 
-std::vector<Pick> pick_frames(const Analysis& a, int per_scene, double black_level, double blur_ratio) {
-  std::vector<Pick> out;
+// The picks of one scene (see pick_frames), appended to out. Only reads the frames of [start_frame, end_frame).
+static void pick_scene(const Analysis& a, const Scene& s, int per_scene, double black_level, double blur_ratio,
+                       std::vector<Pick>& out) {
   per_scene = std::max(1, per_scene);
   auto frame_at_time = [&](int64_t lo, int64_t hi, double t) {  // last frame in [lo,hi) shown at time t
     auto first = a.times.begin() + lo, last = a.times.begin() + hi;
@@ -207,56 +356,64 @@ std::vector<Pick> pick_frames(const Analysis& a, int per_scene, double black_lev
     return it == first ? lo : static_cast<int64_t>(it - a.times.begin()) - 1;
   };
   auto black = [&](int64_t f) { return a.brightness[static_cast<size_t>(f)] < black_level; };
-  for (const auto& s : a.scenes) {
-    const double dur = s.end_time - s.start_time;
-    std::set<int64_t> taken;
-    for (int j = 0; j < per_scene; ++j) {
-      const double ta = s.start_time + dur * j / per_scene, tb = s.start_time + dur * (j + 1) / per_scene;
-      const double target = (ta + tb) / 2;
-      int64_t f = frame_at_time(s.start_frame, s.end_frame, target);
-      // The middle half of this stretch: where a replacement may come from.
-      int64_t wlo = frame_at_time(s.start_frame, s.end_frame, ta + (tb - ta) / 4);
-      int64_t whi = frame_at_time(s.start_frame, s.end_frame, tb - (tb - ta) / 4) + 1;
-      wlo = std::min(wlo, f);
-      whi = std::max(whi, f + 1);
-      auto sharpest = [&](int64_t lo, int64_t hi) -> int64_t {
-        int64_t best = -1;
-        for (int64_t i = lo; i < hi; ++i)
-          if (!black(i) && (best < 0 || a.sharpness[static_cast<size_t>(i)] > a.sharpness[static_cast<size_t>(best)]))
-            best = i;
-        return best;
-      };
-      std::string reason = "middle";
-      int64_t best = sharpest(wlo, whi);
-      if (black(f)) {
-        if (best < 0) {  // the whole middle is black: look at the whole stretch
-          best = sharpest(frame_at_time(s.start_frame, s.end_frame, ta),
-                          frame_at_time(s.start_frame, s.end_frame, tb) + 1);
-        }
-        if (best >= 0) {
-          f = best;
-          reason = "sharpest";
-        } else {
-          reason = "black";
-        }
-      } else if (best >= 0 && a.sharpness[static_cast<size_t>(f)] < blur_ratio * a.sharpness[static_cast<size_t>(best)]) {
+  const double dur = s.end_time - s.start_time;
+  std::set<int64_t> taken;
+  for (int j = 0; j < per_scene; ++j) {
+    const double ta = s.start_time + dur * j / per_scene, tb = s.start_time + dur * (j + 1) / per_scene;
+    const double target = (ta + tb) / 2;
+    int64_t f = frame_at_time(s.start_frame, s.end_frame, target);
+    // The middle half of this stretch: where a replacement may come from.
+    int64_t wlo = frame_at_time(s.start_frame, s.end_frame, ta + (tb - ta) / 4);
+    int64_t whi = frame_at_time(s.start_frame, s.end_frame, tb - (tb - ta) / 4) + 1;
+    wlo = std::min(wlo, f);
+    whi = std::max(whi, f + 1);
+    auto sharpest = [&](int64_t lo, int64_t hi) -> int64_t {
+      int64_t best = -1;
+      for (int64_t i = lo; i < hi; ++i)
+        if (!black(i) && (best < 0 || a.sharpness[static_cast<size_t>(i)] > a.sharpness[static_cast<size_t>(best)]))
+          best = i;
+      return best;
+    };
+    std::string reason = "middle";
+    int64_t best = sharpest(wlo, whi);
+    if (black(f)) {
+      if (best < 0) {  // the whole middle is black: look at the whole stretch
+        best = sharpest(frame_at_time(s.start_frame, s.end_frame, ta), frame_at_time(s.start_frame, s.end_frame, tb) + 1);
+      }
+      if (best >= 0) {
         f = best;
         reason = "sharpest";
+      } else {
+        reason = "black";
       }
-      if (!taken.insert(f).second) continue;  // a short scene: the same frame twice
-      Pick p;
-      p.scene = s.index;
-      p.n = static_cast<int>(taken.size());
-      p.frame = f;
-      p.pts = a.pts[static_cast<size_t>(f)];
-      p.time = a.times[static_cast<size_t>(f)];
-      p.reason = reason;
-      out.push_back(p);
+    } else if (best >= 0 && a.sharpness[static_cast<size_t>(f)] < blur_ratio * a.sharpness[static_cast<size_t>(best)]) {
+      f = best;
+      reason = "sharpest";
     }
+    if (!taken.insert(f).second) continue;  // a short scene: the same frame twice
+    Pick p;
+    p.scene = s.index;
+    p.n = static_cast<int>(taken.size());
+    p.frame = f;
+    p.pts = a.pts[static_cast<size_t>(f)];
+    p.time = a.times[static_cast<size_t>(f)];
+    p.reason = reason;
+    out.push_back(p);
   }
+}
+
+std::vector<Pick> pick_frames(const Analysis& a, int per_scene, double black_level, double blur_ratio) {
+  std::vector<Pick> out;
+  for (const auto& s : a.scenes) pick_scene(a, s, per_scene, black_level, blur_ratio, out);
   // Fetching in stream order lets the decoder go forward instead of seeking back.
   std::stable_sort(out.begin(), out.end(), [](const Pick& x, const Pick& y) { return x.frame < y.frame; });
   return out;
+}
+
+bool encode_jpeg(const cv::Mat& bgr, int quality, std::vector<unsigned char>& out) {
+  const std::vector<int> params{cv::IMWRITE_JPEG_QUALITY, std::clamp(quality, 1, 100)};
+  out.clear();
+  return cv::imencode(".jpg", bgr, out, params);
 }
 
 static std::string padded(int64_t v, int width) {
@@ -266,7 +423,8 @@ static std::string padded(int64_t v, int width) {
 }
 
 Result<std::vector<SavedFrame>> save_frames(Decoder& dec, const std::vector<Pick>& picks, const fs::path& dir,
-                                            const std::string& stem, int scene_count, int jpeg_quality) {
+                                            const std::string& stem, int scene_count, int jpeg_quality,
+                                            const std::map<int64_t, EncodedFrame>* ready) {
   std::vector<SavedFrame> out;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -276,28 +434,42 @@ Result<std::vector<SavedFrame>> save_frames(Decoder& dec, const std::vector<Pick
     std::error_code e;
     for (const auto& f : out) fs::remove(f.path, e);
   };
-  const std::vector<int> params{cv::IMWRITE_JPEG_QUALITY, std::clamp(jpeg_quality, 1, 100)};
-  std::vector<uchar> buf;
+  std::vector<uchar> own;
+  int fetched = 0;
   for (const auto& p : picks) {
     if (interrupted()) {
       undo();
       throw Interrupted();
     }
-    auto img = dec.frame_at(p.pts, p.frame);
-    if (!img) {
-      undo();
-      return make_error("frame " + std::to_string(p.frame) + " (" + timecode(p.time) + "): " + img.error().message);
-    }
-    buf.clear();
-    if (!cv::imencode(".jpg", *img, buf, params)) {
-      undo();
-      return make_error("cannot encode frame " + std::to_string(p.frame) + " as JPEG");
-    }
+    const std::vector<uchar>* jpeg = &own;
     SavedFrame sf;
+    const EncodedFrame* done = nullptr;
+    if (ready) {
+      auto it = ready->find(p.frame);
+      if (it != ready->end()) done = &it->second;
+    }
+    if (done) {
+      jpeg = &done->jpeg;
+      sf.width = done->width;
+      sf.height = done->height;
+    } else {
+      cv::Mat kept = dec.retained_frame(p.frame);
+      if (kept.empty()) ++fetched;
+      Result<cv::Mat> img = kept.empty() ? dec.frame_at(p.pts, p.frame) : Result<cv::Mat>(std::move(kept));
+      if (!img) {
+        undo();
+        return make_error("frame " + std::to_string(p.frame) + " (" + timecode(p.time) + "): " + img.error().message);
+      }
+      if (!encode_jpeg(*img, jpeg_quality, own)) {
+        undo();
+        return make_error("cannot encode frame " + std::to_string(p.frame) + " as JPEG");
+      }
+      sf.width = img->cols;
+      sf.height = img->rows;
+    }
+    const auto& buf = *jpeg;
     sf.pick = p;
     sf.path = dir / (stem + "-Scene-" + padded(p.scene + 1, width) + "-" + padded(p.n, 2) + ".jpg");
-    sf.width = img->cols;
-    sf.height = img->rows;
     sf.size = static_cast<int64_t>(buf.size());
     std::string_view bytes(reinterpret_cast<const char*>(buf.data()), buf.size());
     sf.hash = util::xxh3_128_hex(bytes);
@@ -308,6 +480,8 @@ Result<std::vector<SavedFrame>> save_frames(Decoder& dec, const std::vector<Pick
     }
     out.push_back(std::move(sf));
   }
+  spdlog::debug("{} of {} frames fetched again by seeking (the others were kept by the analysis pass)", fetched,
+                picks.size());
   return out;
 }
 
@@ -329,7 +503,10 @@ static std::string fixed3(double v) {
 
 std::string scenes_csv(const Analysis& a) {
   std::string out = "Timecode List:";
-  for (size_t i = 1; i < a.scenes.size(); ++i) out += "," + timecode(a.scenes[i].start_time);
+  for (size_t i = 1; i < a.scenes.size(); ++i) {
+    out += ',';  // (not "," + timecode(): GCC 12's -Wrestrict false positive)
+    out += timecode(a.scenes[i].start_time);
+  }
   out += "\n";
   out += "Scene Number,Start Frame,Start Timecode,Start Time (seconds),End Frame,End Timecode,End Time (seconds),"
          "Length (frames),Length (timecode),Length (seconds)\n";

@@ -1,10 +1,13 @@
 // Scene detection over a whole video and the choice and extraction of representative frames.
 // One decoding pass at analysis size (~256 px) feeds the detectors and records, per frame, its timestamp,
-// content score, brightness and sharpness; representative frames are then fetched at full resolution by seeking.
+// content score, brightness and sharpness. The same pass keeps the full-resolution frames that may become a
+// scene's representative (from the running middle of the open scene on, within a memory budget) and encodes the
+// picks of each scene as soon as its cut is known; only picks that were not kept are fetched again by seeking.
 #pragma once
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +33,8 @@ struct Options {
   double black_level = 12.0;       // a frame whose mean BGR byte is below this is black
   double blur_ratio = 0.5;         // blurred: sharpness below this share of the sharpest frame nearby
   int jpeg_quality = 92;
+  bool keep_frames = false;        // analyze() prepares the representative frames (see Analysis::ready)
+  size_t frame_memory = 512u << 20;  // bytes of kept full-resolution frames, and again of ready JPEGs
   // What identifies a task's results: the same video with the same params replaces its old task.
   nlohmann::json params() const;
 };
@@ -40,6 +45,11 @@ struct Scene {
   double start_time = 0, end_time = 0;     // seconds, from the frames' timestamps
   double score = 0;                        // detector metric at the cut (content score); 0 for the first scene
   std::string detector;                    // which detector found the cut ("" for the first scene)
+};
+
+struct EncodedFrame {
+  std::vector<unsigned char> jpeg;
+  int width = 0, height = 0;
 };
 
 struct Analysis {
@@ -54,6 +64,8 @@ struct Analysis {
   int decode_errors = 0;
   std::string first_error;
   std::string warning;                     // usable, but something was off
+  // Options::keep_frames: the picks of scenes closed during the pass, already encoded, by frame ordinal.
+  std::map<int64_t, EncodedFrame> ready;
 };
 
 using FrameProgress = std::function<void(int64_t frames_done)>;
@@ -87,11 +99,16 @@ struct SavedFrame {
   std::string hash;          // XXH3-128 of the JPEG bytes
 };
 
-// Fetches each pick at full resolution (display orientation) and writes it as a JPEG, atomically.
+// The JPEG bytes of an image as save_frames() writes them.
+bool encode_jpeg(const cv::Mat& bgr, int quality, std::vector<unsigned char>& out);
+
+// Fetches each pick at full resolution (display orientation) and writes it as a JPEG, atomically: taken from
+// `ready` (encoded during the analysis) when it is there, else from the decoder's kept frames, else by seeking.
 // File names: <dir>/<stem>-Scene-<NNN>-<MM>.jpg. On error, the files written by this call are removed again.
 Result<std::vector<SavedFrame>> save_frames(Decoder& dec, const std::vector<Pick>& picks,
                                             const std::filesystem::path& dir, const std::string& stem,
-                                            int scene_count, int jpeg_quality);
+                                            int scene_count, int jpeg_quality,
+                                            const std::map<int64_t, EncodedFrame>* ready = nullptr);
 
 // "HH:MM:SS.mmm" (PySceneDetect's timecode).
 std::string timecode(double seconds);

@@ -4,6 +4,7 @@ stdin-mode output into a fresh catalog equals catalog mode's rows, twice ingeste
 assignments survive a re-ingest; pipeline set makes files pending again; the face record schema."""
 import json
 import os
+import struct
 
 from detect_fixture import (check_record_schema, detection_rows, env_for, face_rows, faces_by_key, is_jpeg,
                             make_tree, rows, temp_files)
@@ -81,6 +82,24 @@ with TempDir() as tmp:
     check_eq(faces_by_key(r.jsonl()), ref, "stdin (scan JSONL) gives catalog mode's faces")
     r = run(["facecat-detect"] + files, home, env=env)
     check_eq(faces_by_key(r.jsonl()), ref, "PATH mode gives catalog mode's faces")
+
+    # --chips: the aligned chips, as PNGs of chip_size, one per face, named by face id; same faces otherwise
+    chips_dir = os.path.join(tmp, "chips")
+    r = run(["facecat-detect", "--no-crops", "--chips", chips_dir] + files[:3], home, env=env)
+    check_eq(r.rc, 0, "--chips: exit code")
+    chip_recs = [rec for rec in r.jsonl() if "face" in rec]
+    check(chip_recs and all(rec.get("chip") for rec in chip_recs), "--chips: every face record names its chip")
+    for rec in chip_recs:
+        with open(rec["chip"], "rb") as fh:
+            head = fh.read(24)
+        check(head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (150, 150),
+              f"--chips: {os.path.basename(rec['chip'])} is a 150x150 PNG")
+        check_eq(os.path.basename(rec["chip"]), f"{rec['file_hash']}_{rec['pipeline']}_{rec['face']}.chip.png",
+                 "--chips: named by face id")
+    check_eq(temp_files(chips_dir), [], "--chips: no temp chips left")
+    chip_hashes = {rec["file_hash"] for rec in r.jsonl()}
+    check_eq(faces_by_key(r.jsonl()), {k: v for k, v in ref.items() if k[0] in chip_hashes},
+             "--chips: the same faces and descriptors")
 
     cat5 = os.path.join(tmp, "cat5.db")
     r = run(["facecat-detect", "--catalog", cat5, "--ingest", files[2]], home, env=env)

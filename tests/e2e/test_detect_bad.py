@@ -1,6 +1,7 @@
 """Bad and unusual inputs to facecat-detect (PATH mode): each gets a correct result or exactly one clear error,
 and the run goes on (exit 1 at the end when any failed). Images made with ImageMagick from a small face photo."""
 import os
+import re
 import struct
 import subprocess
 import zlib
@@ -54,6 +55,18 @@ with TempDir() as tmp:
         raw("empty.jpg", b""): "error",
         raw("text.jpg", b"not an image at all\n"): "error",
     }
+    # PNG with its pixel data cut short, and a JPEG with garbage in its entropy-coded data but an intact end:
+    # libpng's and libjpeg's own words must reach the file's line, not a stray stderr line of their own.
+    with open(alpha, "rb") as f:
+        png = f.read()
+    idat = png.index(b"IDAT")
+    trunc_png = raw("short_idat.png", png[:idat + 4 + 64] + png[png.rindex(b"IEND") - 4:])
+    cases[trunc_png] = "error"
+    mid = bytearray(jpeg)
+    for i in range(len(mid) // 2, len(mid) // 2 + 300):
+        mid[i] = 0xFF if i % 3 == 0 else 0xAA
+    garbled = raw("garbled.jpg", bytes(mid))
+    cases[garbled] = "decoded"
     bomb = os.path.join(d, "bomb.png")
     png_header_bomb(bomb, 20000, 20000)
     cases[bomb] = "error"
@@ -77,13 +90,21 @@ with TempDir() as tmp:
         got = by_file.get(p, [])
         brief = [{k: x[k] for k in ("faces", "face", "box", "error") if k in x} for x in got]
         name = os.path.basename(p)
-        if want == "face":
+        if want == "decoded":
+            check(len(got) >= 1 and "error" not in got[0], f"{name}: decoded anyway ({brief})")
+        elif want == "face":
             check(len(got) >= 1 and all("face" in x for x in got), f"{name}: face found ({brief})")
         elif want == "none":
             check(len(got) == 1 and got[0].get("faces") == 0, f"{name}: one faces:0 record ({brief})")
         else:
             check(len(got) == 1 and "error" in got[0], f"{name}: one error record ({brief})")
             check_eq(sum(1 for line in err.splitlines() if p in line), 1, f"{name}: one log line")
+    check(any("garbled.jpg" in line and "warning" in line and "Corrupt JPEG data" in line for line in err.splitlines()),
+          "garbled.jpg: one warning line names the file and gives libjpeg's reason")
+    check("corrupt or truncated" not in by_file[trunc_png][0].get("error", "corrupt or truncated"),
+          f"short_idat.png: the error gives libpng's reason ({by_file[trunc_png][0].get('error')})")
+    stray = [line for line in err.splitlines() if line and not re.match(r"\d{4}-\d\d-\d\dT\S+ facecat-detect\[", line)]
+    check_eq(stray, [], "every stderr line is facecat's own (no libpng/libjpeg lines without a file name)")
     check("20000" in by_file[bomb][0].get("error", "") or "pixels" in by_file[bomb][0].get("error", ""),
           f"the bomb's error names its size ({by_file[bomb][0].get('error')})")
 finish()

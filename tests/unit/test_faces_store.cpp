@@ -135,12 +135,28 @@ TEST_CASE("face records round-trip through the assembler", "[faces_store]") {
   auto bad = recs[0];
   bad["pipeline"] = "0000000000000000";
   CHECK_FALSE(RecordAssembler().add(bad));
-  // a face record of another file interrupting an incomplete detection is refused
+  // records of two files interleaved (parallel --line-buffer) assemble into both detections
   RecordAssembler as2;
+  auto other0 = recs[0], other1 = recs[1];
+  other0["file_hash"] = other1["file_hash"] = std::string(32, 'b');
   REQUIRE(as2.add(recs[0]));
-  auto other = recs[1];
-  other["file_hash"] = std::string(32, 'b');
-  CHECK_FALSE(as2.add(other));
+  REQUIRE(as2.add(other0));
+  auto done_a = as2.add(recs[1]);
+  REQUIRE(done_a);
+  REQUIRE(*done_a);
+  CHECK((*done_a)->file_hash == d.file_hash);
+  CHECK(as2.pending());
+  CHECK(as2.pending_what().find(std::string(32, 'b')) != std::string::npos);
+  auto done_b = as2.add(other1);
+  REQUIRE(done_b);
+  REQUIRE(*done_b);
+  CHECK((*done_b)->faces.size() == 2);
+  CHECK_FALSE(as2.pending());
+  // within one file, faces come in order; a repeated face index is refused and drops that file's detection
+  RecordAssembler as3;
+  REQUIRE(as3.add(recs[0]));
+  CHECK_FALSE(as3.add(recs[0]));
+  CHECK_FALSE(as3.pending());
   // no faces
   auto none = to_records(sample("v1", {}), false);
   REQUIRE(none.size() == 1);

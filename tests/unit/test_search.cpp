@@ -100,6 +100,76 @@ TEST_CASE("exact k-NN equals a naive double-precision scan (float and int8-prefi
   CHECK(idx.knn(m.row(0), 0).empty());
 }
 
+namespace {
+// The top k of the prefiltered path must be the plain float scan's, ids and distances.
+void same_as_float(const search::ExactIndex& fast, const search::ExactIndex& plain, const float* q, int k,
+                   float lim = search::kNoLimit) {
+  auto a = plain.knn(q, k, lim);
+  auto b = fast.knn(q, k, lim);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i].id == a[i].id);
+    CHECK(b[i].distance == a[i].distance);
+  }
+}
+}  // namespace
+
+TEST_CASE("the 64-axis int8 prefilter gives the float scan's top k on random, planted and adversarial data",
+          "[search]") {
+  std::mt19937_64 rng(21);
+  SECTION("uniform random rows, random and planted queries, with and without a distance limit") {
+    std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+    search::Matrix m("m1");
+    float row[128];
+    for (size_t i = 0; i < 20000; ++i) {
+      for (float& x : row) x = u(rng);
+      m.add(static_cast<int64_t>(i), row);
+    }
+    search::ExactIndex plain(m), fast(m);
+    plain.set_quantized_min(0);
+    fast.set_quantized_min(1);
+    std::normal_distribution<float> tiny(0.0f, 0.002f);
+    for (int t = 0; t < 10; ++t) {
+      float q[128];
+      for (float& x : q) x = u(rng);
+      same_as_float(fast, plain, q, 10);
+      const float* r = m.row(rng() % m.size());
+      for (int j = 0; j < 128; ++j) q[j] = r[j] + tiny(rng);
+      same_as_float(fast, plain, q, 10);
+      same_as_float(fast, plain, q, 1, 0.05f);
+      same_as_float(fast, plain, q, 50);
+    }
+  }
+  SECTION("rows the projection cannot tell apart take the second scan and stay exact") {
+    // dims 0..63 carry the variance (the principal axes); 3000 rows share the same first 64 values and differ only
+    // in the weak dims, so their lower bounds are all ~0 and the first 1024 candidates cannot prove the top k.
+    std::normal_distribution<float> big(0.0f, 0.3f), weak(0.0f, 0.01f);
+    search::Matrix m("m1");
+    std::vector<float> shared(64);
+    for (float& x : shared) x = big(rng);
+    float row[128];
+    for (size_t i = 0; i < 20000; ++i) {
+      for (int j = 0; j < 64; ++j) row[j] = i < 3000 ? shared[j] : big(rng);
+      for (int j = 64; j < 128; ++j) row[j] = weak(rng);
+      m.add(static_cast<int64_t>(i), row);
+    }
+    search::ExactIndex plain(m), fast(m);
+    plain.set_quantized_min(0);
+    fast.set_quantized_min(1);
+    for (int t = 0; t < 5; ++t) {
+      float q[128];
+      for (int j = 0; j < 64; ++j) q[j] = shared[j];
+      for (int j = 64; j < 128; ++j) q[j] = weak(rng);
+      same_as_float(fast, plain, q, 10);
+      auto ref = naive(m, q);
+      auto got = fast.knn(q, 10);
+      REQUIRE(got.size() == 10);
+      for (size_t i = 0; i < 10; ++i) CHECK(got[i].id == ref[i].second);
+    }
+    CHECK(fast.fallbacks() > 0);
+  }
+}
+
 TEST_CASE("batch kernels (sgemm and scan) agree with single queries", "[search]") {
   auto m = clustered(20000, 10, 2);
   search::ExactIndex idx(m);

@@ -76,6 +76,35 @@ TEST_CASE("decoder: frame count, CFR timestamps, frames fetched again by seeking
   CHECK(cv::norm(forward[11], forward[12], cv::NORM_INF) > 0);
 }
 
+TEST_CASE("decoder: video frames kept during the pass are those seeking fetches; the budget holds", "[video]") {
+  auto d = Decoder::open(clip("counter.mp4"));
+  REQUIRE(d.ok());
+  auto& dec = **d;
+  dec.set_retain(size_t{1} << 30);
+  auto all = decode_all(dec);
+  REQUIRE(all.stamps.size() == 30);
+  dec.release_retained_before(10);
+  CHECK_FALSE(dec.is_retained(9));
+  CHECK(dec.retained_frame(9).empty());
+  auto f = Decoder::open(clip("counter.mp4"));
+  REQUIRE(f.ok());
+  for (int i : {10, 11, 20, 29}) {
+    REQUIRE(dec.is_retained(i));
+    cv::Mat kept = dec.retained_frame(i);
+    auto m = (*f)->frame_at(all.stamps[static_cast<size_t>(i)].pts, i);
+    REQUIRE(m.ok());
+    REQUIRE(kept.size() == m->size());
+    CHECK(cv::norm(kept, *m, cv::NORM_INF) == 0);
+  }
+  // A budget of about 4 frames (1920x1080 4:2:0 is ~3 MB a frame): only the first few are kept.
+  auto small = Decoder::open(clip("counter.mp4"));
+  REQUIRE(small.ok());
+  (*small)->set_retain(size_t{13} << 20);
+  decode_all(**small);
+  CHECK((*small)->is_retained(0));
+  CHECK_FALSE((*small)->is_retained(29));
+}
+
 TEST_CASE("decoder: variable frame rate is timed by PTS", "[video]") {
   auto d = Decoder::open(clip("goldeneye-vfr-drop3.mp4"));
   REQUIRE(d.ok());
