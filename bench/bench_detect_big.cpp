@@ -1,8 +1,9 @@
 // bench-detect-big: face_recognition's defaults (full decode, HOG with one upsampling over the whole image,
 // describe every face) against facecat's pipeline on bench/big_6000x3376.jpg, each mode in its own process so that
 // peak RSS is per mode. The ratio, RSS and recall (of the baseline's faces >= 2% of the long side) are printed for
-// facecat's default (and for a fixed min_face of 80, the old default). Also ms per descriptor chip, dlib against
-// OpenCV DNN, with 1 and 2 threads.
+// facecat's default, for each detector at the default's scale (hog, tiny+hog), and for a fixed min_face of 80 (the
+// old default). Also ms per descriptor chip, dlib against OpenCV DNN, with 1 and 2 threads.
+// BENCH_MODES="default tiny+hog describe" runs only those (the baseline always runs).
 //   bench-detect-big [image]            run everything and print the ratios
 //   bench-detect-big --mode NAME image  one mode (internal; prints one line)
 #include <sys/resource.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include <opencv2/core/utility.hpp>
+#include <spdlog/spdlog.h>
 
 #include "face/analyzer.hpp"
 
@@ -50,11 +52,15 @@ static DetectParams params_for(const std::string& mode) {
   } else if (mode == "fixed-80") {
     p.min_face = 80;  // the old default: no size-relative floor
     p.min_face_fraction = 0;
+    p.detector = "hog";
+  } else if (mode == "hog" || mode == "tiny+hog") {
+    p.detector = mode;  // the default's scale, with this detector
   }
   return p;
 }
 
 static int run_mode(const std::string& mode, const fs::path& image) {
+  if (std::getenv("BENCH_DEBUG")) spdlog::set_level(spdlog::level::debug);  // the pipeline's debug log on stderr
   AnalyzerConfig cfg;
   cfg.model.models_dir = std::getenv("FACECAT_MODELS_DIR") ? std::getenv("FACECAT_MODELS_DIR") : FACECAT_MODELS;
   if (mode == "baseline") cfg.model.backend = "dlib";  // face_recognition runs dlib's net
@@ -95,6 +101,14 @@ static int run_mode(const std::string& mode, const fs::path& image) {
       char buf[256];
       std::snprintf(buf, sizeof buf, " %s_1thread=%.2f %s_2threads=%.2f", backend, one, backend, two);
       line += buf;
+      if (std::string(backend) == "opencv") {  // one chip per forward against batches of 8 and 32, one thread
+        for (size_t b : {size_t(1), size_t(32)}) {
+          auto t4 = clk::now();
+          (void)e1->describe(chips, b);
+          std::snprintf(buf, sizeof buf, " opencv_1thread_batch%zu=%.2f", b, ms(t4) / chips.size());
+          line += buf;
+        }
+      }
       if (std::string(backend) == "opencv") {  // one encoder, OpenCV's own 2 threads over a batch
         cv_threads(2);
         auto t3 = clk::now();
@@ -115,10 +129,10 @@ static int run_mode(const std::string& mode, const fs::path& image) {
     return 1;
   }
   std::printf("%s total_ms=%.1f cpu_ms=%.0f decode_ms=%.1f detect_ms=%.1f landmarks_ms=%.1f describe_ms=%.1f load_ms=%.0f "
-              "maxrss_mb=%ld long_side=%d faces=%zu min_face=%d scale=%.3f red=%d/%d backend=%s\n",
+              "maxrss_mb=%ld long_side=%d faces=%zu proposals=%d min_face=%d scale=%.3f red=%d/%d detector=%s backend=%s\n",
               mode.c_str(), total, cpu, r->decode_ms, r->detect_ms, r->landmarks_ms, r->describe_ms, load_ms, maxrss_mb(),
-              std::max(r->width, r->height), r->faces.size(), r->min_face, r->detect_scale, r->detect_reduction, r->landmark_reduction,
-              a->encoder() ? a->encoder()->backend().c_str() : "-");
+              std::max(r->width, r->height), r->faces.size(), r->proposals, r->min_face, r->detect_scale, r->detect_reduction,
+              r->landmark_reduction, params_for(mode).detector.c_str(), a->encoder() ? a->encoder()->backend().c_str() : "-");
   for (auto& f : r->faces) std::printf("face %d %d %d %d\n", f.box.left, f.box.top, f.box.right, f.box.bottom);
   return 0;
 }
@@ -177,7 +191,9 @@ int main(int argc, char** argv) {
   std::vector<Box> ref;
   for (auto& b : base.faces)
     if (std::max(b.width(), b.height()) >= min_size) ref.push_back(b);
-  for (const char* mode : {"default", "fixed-80"}) {
+  const char* only = std::getenv("BENCH_MODES");  // e.g. "default hog": run only these facecat modes
+  for (const char* mode : {"default", "hog", "tiny+hog", "fixed-80"}) {
+    if (only && (" " + std::string(only) + " ").find(" " + std::string(mode) + " ") == std::string::npos) continue;
     auto m = run_child(self, mode, image);
     int found = 0;
     for (auto& b : ref) {
@@ -195,7 +211,9 @@ int main(int argc, char** argv) {
                 mode, m.total > 0 ? base.total / m.total : 0.0, m.cpu > 0 ? base.cpu / m.cpu : 0.0, m.rss, base.rss,
                 found, ref.size(), min_size);
   }
-  auto d = run_child(self, "describe", image);
-  std::printf("%s", d.line.c_str());
+  if (!only || std::string(only).find("describe") != std::string::npos) {
+    auto d = run_child(self, "describe", image);
+    std::printf("%s", d.line.c_str());
+  }
   return 0;
 }

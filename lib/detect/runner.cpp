@@ -35,6 +35,7 @@ face::DetectParams detect_params(const Options& o) {
   d.keep_crops = !o.crops_dir.empty();
   d.keep_chips = !o.chips_dir.empty() && d.landmarks;
   d.adjust_threshold = p.threshold;
+  d.detector = p.detector;
   return d;
 }
 

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "face/image_decode.hpp"
+#include "face/tiny_detector.hpp"
 #include "util/atomic_file.hpp"
 
 namespace facecat::face {
@@ -39,6 +40,24 @@ constexpr double kDecodeSlack = 0.8;
 // Pyramid step between scanned levels: dlib's pyramid_down<6>.
 constexpr double kLevelStep = 5.0 / 6.0;
 constexpr double kChipFacePx = 100.0;  // a face of this size fills a 150 px chip (padding 0.25) without upsampling
+
+// detector "tiny+hog" (bench/README.md has the measurements behind each number). The tiny detector, over 231
+// faces of the test photos shrunk so that their HOG box is T px, finds (score >= 0.3): T = 24: 34%, 28: 58%,
+// 32: 90%, 40: 99.6%, 48: 99.6%, 64: 99.6%, 96: 98.3%; larger faces get weaker scores (a 364 px face at T = 109
+// scored 0.28). So the smallest wanted face is scanned at 40 px, and coarser levels (each 1/2.4 of the previous)
+// cover the larger faces, until a level's long side is below kTinyMaxFace.
+constexpr double kTinyMinFace = 40.0, kTinyMaxFace = 96.0;
+constexpr double kTinyScore = 0.3;  // proposals down to this score: HOG decides
+// tiny box = HOG box × (kTinyW, kTinyH) and its centre kTinyDy × size lower (medians over the same faces at
+// T >= 48; 5–95%: width ratio 1.11–1.73, height 1.04–1.50, offset 0.01–0.17)
+constexpr double kTinyW = 1.365, kTinyH = 1.253, kTinyDy = 0.061;
+constexpr double kTinyMinRel = 0.75;  // proposals predicting a face below this × min_face are dropped
+// Each proposal: a crop of the predicted box grown by kVerifyMargin × its size on each side, scaled to the level
+// of the full scan's pyramid (s_hog × (5/6)^k) where the predicted face is 88–106 px, scanned by HOG on
+// kVerifyLevels levels: with HOG's reliable 66–80 px band, that covers true sizes of 0.75–1.57× the prediction
+// (the ratios above give 0.79–1.23), and boxes come in the full scan's sizes.
+constexpr double kVerifyMargin = 0.5, kVerifyFacePx = 88.0;
+constexpr size_t kVerifyLevels = 4;
 
 struct DRect { double l, t, r, b; };
 
@@ -71,12 +90,12 @@ struct LevelDet {
 
 // Scans every pyramid level of `base` (5/6 steps, as dlib's pyramid_down<6>) in parallel (TBB), then applies
 // dlib's non-maximum suppression over all levels. Boxes are mapped to a full_w × full_h frame.
-std::vector<std::pair<DRect, double>> detect_levels(const HogModel& hog, const cv::Mat& base, int full_w, int full_h,
-                                                     double adjust) {
+std::vector<std::pair<DRect, double>> detect_levels(const HogModel& hog, const cv::Mat& base, double full_w,
+                                                     double full_h, double adjust, size_t max_levels = 1000) {
   std::vector<cv::Mat> levels{base};
   const long min_w = long(hog.scanner.get_min_pyramid_layer_width()),
              min_h = long(hog.scanner.get_min_pyramid_layer_height());
-  for (;;) {
+  while (levels.size() < max_levels) {
     const cv::Mat& prev = levels.back();
     const int w = int(prev.cols * kLevelStep), h = int(prev.rows * kLevelStep);
     if (w < min_w || h < min_h) break;
@@ -95,7 +114,7 @@ std::vector<std::pair<DRect, double>> detect_levels(const HogModel& hog, const c
           const cv::Mat& L = levels[li];
           if (L.channels() == 1) sc.load(dlib::cv_image<unsigned char>(L));
           else sc.load(dlib::cv_image<dlib::bgr_pixel>(L));
-          const double kx = double(full_w) / L.cols, ky = double(full_h) / L.rows;
+          const double kx = full_w / L.cols, ky = full_h / L.rows;
           for (size_t i = 0; i < hog.banks.size(); ++i) {
             sc.detect(hog.banks[i], dets, hog.thresh[i] + adjust);
             for (auto& [score, r] : dets)
@@ -131,6 +150,8 @@ struct FaceAnalyzer::Impl {
   // shape_predictor::operator() is const and keeps no state: one 100 MB copy shared by all threads.
   std::shared_ptr<const dlib::shape_predictor> sp;
   std::optional<Encoder> enc;
+  std::optional<detail::TinyDetector> tiny;  // for detector "tiny+hog"
+  fs::path models_dir;
 };
 
 FaceAnalyzer::FaceAnalyzer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -164,6 +185,18 @@ Result<FaceAnalyzer> FaceAnalyzer::create(const AnalyzerConfig& cfg) {
   }
   impl->det = dlib::get_frontal_face_detector();
   impl->hog = std::make_shared<const HogModel>(impl->det);
+  impl->models_dir = cfg.model.models_dir;
+  if (cfg.load_tiny != "no") {
+    const auto man = detail::tiny_detector_manifest_path(cfg.model.models_dir),
+               bin = detail::tiny_detector_bin_path(cfg.model.models_dir);
+    if (fs::is_regular_file(bin, ec) && fs::is_regular_file(man, ec)) {
+      auto t = detail::TinyDetector::load(man, bin);
+      if (!t) return t.error();
+      impl->tiny.emplace(std::move(*t));
+    } else if (cfg.load_tiny == "yes") {
+      return make_error("tiny face detector weights not found: " + bin.string() + " (run scripts/setup)");
+    }
+  }
   if (cfg.load_encoder) {
     auto enc = load_encoder(cfg.model);
     if (!enc) return enc.error();
@@ -182,6 +215,11 @@ Result<ImageFaces> FaceAnalyzer::analyze(const fs::path& image, const DetectPara
 
 Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const DetectParams& p) {
   auto t0 = clk::now();
+  const bool tiny = p.detector == "tiny+hog";
+  if (!tiny && p.detector != "hog") return make_error("unknown face detector '" + p.detector + "' (hog or tiny+hog)");
+  if (tiny && !impl_->tiny)
+    return make_error("face detector tiny+hog: the tiny face detector's weights are not in " +
+                      (impl_->models_dir / "face-api" / "model").string() + " (run scripts/setup)");
   auto hdr = check_image_header(bytes, p.max_pixels);
   if (!hdr) return hdr.error();
   ImageFaces out;
@@ -190,12 +228,16 @@ Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const D
   if (p.min_face_fraction > 0)
     min_face = std::max(min_face, int(std::lround(p.min_face_fraction * std::max(hdr->width, hdr->height))));
   out.min_face = min_face;
-  double s_base = kHogMinFace / min_face;
+  // HOG's scan scale vs full res (for tiny+hog: the scale whose pyramid levels the crops are scanned at)
+  double s_hog = kHogMinFace / min_face;
   {
-    const double p2 = std::pow(2.0, std::ceil(std::log2(s_base) - 1e-9));
-    if (p2 <= s_base * kSnapUp + 1e-9) s_base = p2;
+    const double p2 = std::pow(2.0, std::ceil(std::log2(s_hog) - 1e-9));
+    if (p2 <= s_hog * kSnapUp + 1e-9) s_hog = p2;
   }
-  const double s_det = s_base * std::pow(2.0, std::clamp(p.upsample, 0, 3));  // scan scale vs full res
+  s_hog *= std::pow(2.0, std::clamp(p.upsample, 0, 3));
+  // tiny+hog: the tiny detector's first level (no upscaling: HOG confirms at its own scale)
+  const double s_det = tiny ? std::min(kTinyMinFace / min_face * std::pow(2.0, std::clamp(p.upsample, 0, 3)), 1.0)
+                            : s_hog;
   out.detect_scale = s_det;
 
   int red = 1;
@@ -220,7 +262,107 @@ Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const D
   const double s_rel = s_det * fx;  // scan scale relative to the decoded image
   std::vector<std::pair<DRect, double>> found;  // full-res boxes + scores
   const int scan_w = int(std::lround(D.cols * s_rel)), scan_h = int(std::lround(D.rows * s_rel));
-  if (scan_w >= 40 && scan_h >= 40) {
+  // tiny+hog: a finer decode (for HOG on the proposals, then for landmarks)
+  std::optional<detail::Decoded> fine;
+  if (tiny && scan_w >= 32 && scan_h >= 32) {
+    cv::Mat S = D;
+    if (std::abs(s_rel - 1.0) > 1e-6)
+      cv::resize(D, S, cv::Size(scan_w, scan_h), 0, 0, s_rel < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    // The HOG box each proposal predicts (full-res): the tiny box is larger and sits lower (bench/README.md).
+    std::vector<std::pair<DRect, double>> est;  // + the tiny detector's score
+    for (;;) {
+      auto props = impl_->tiny->detect(S, float(kTinyScore));
+      if (!props) return props.error();
+      const double kx = double(out.width) / S.cols, ky = double(out.height) / S.rows;  // S -> full
+      for (const auto& d : *props) {
+        const double w = (d.right - d.left) * kx, h = (d.bottom - d.top) * ky;
+        const double size = std::max(w / kTinyW, h / kTinyH);
+        if (size < kTinyMinRel * min_face) continue;
+        const double cx = (d.left + d.right) / 2 * kx, cy = (d.top + d.bottom) / 2 * ky - kTinyDy * size;
+        spdlog::debug("tiny proposal {:.0f} {:.0f} {:.0f} {:.0f} score {:.3f} predicted size {:.0f}", d.left * kx,
+                      d.top * ky, d.right * kx, d.bottom * ky, d.score, size);
+        // a face seen on two levels is verified once (the surer proposal)
+        bool dup = false;
+        for (auto& [e, sc] : est) {
+          const double es = e.r - e.l;
+          if (std::abs((e.l + e.r) / 2 - cx) < 0.3 * es && std::abs((e.t + e.b) / 2 - cy) < 0.3 * es &&
+              size < 1.5 * es && es < 1.5 * size) {
+            if (d.score > sc) {
+              e = {cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2};
+              sc = d.score;
+            }
+            dup = true;
+            break;
+          }
+        }
+        if (!dup) est.push_back({{cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2}, d.score});
+      }
+      // the next level: faces 2.4× larger at the same net size
+      if (std::max(S.cols, S.rows) <= kTinyMaxFace) break;
+      const double k = kTinyMinFace / kTinyMaxFace;
+      const int w = std::max(1, int(std::lround(S.cols * k))), h = std::max(1, int(std::lround(S.rows * k)));
+      if (w < 32 && h < 32) break;
+      cv::Mat next;
+      cv::resize(S, next, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+      S = next;
+    }
+    out.proposals = int(est.size());
+    if (!est.empty()) {
+      double smallest = est.front().first.r - est.front().first.l;
+      for (const auto& e : est) smallest = std::min(smallest, e.first.r - e.first.l);
+      int fred = red;
+      while (fred > 1 && smallest / fred < kChipFacePx) fred /= 2;
+      const cv::Mat* F = &D;
+      if (fred != red) {
+        auto d2 = detail::decode_image(bytes, *hdr, fred);
+        if (!d2) return d2.error();
+        fine.emplace(std::move(*d2));
+        F = &fine->bgr;
+      }
+      const double gx = double(F->cols) / out.width, gy = double(F->rows) / out.height;  // full -> F
+      std::vector<std::vector<std::pair<DRect, double>>> per(est.size());
+      tbb::parallel_for(size_t(0), est.size(), [&](size_t i) {
+        const DRect& e = est[i].first;
+        const double size = e.r - e.l, m = kVerifyMargin * size;
+        cv::Rect cr(int(std::floor((e.l - m) * gx)), int(std::floor((e.t - m) * gy)), 0, 0);
+        cr.width = int(std::ceil((e.r + m) * gx)) - cr.x;
+        cr.height = int(std::ceil((e.b + m) * gy)) - cr.y;
+        cr &= cv::Rect(0, 0, F->cols, F->rows);
+        if (cr.width < 8 || cr.height < 8) return;
+        cv::Mat G, R;
+        cv::cvtColor((*F)(cr), G, cv::COLOR_BGR2GRAY);
+        // HOG's own pyramid level where this face is ~kVerifyFacePx (never finer than s_hog, as the full scan):
+        // boxes then come in the same sizes as from the full scan
+        double c = s_hog;
+        while (size * c * kLevelStep >= kVerifyFacePx) c *= kLevelStep;
+        const double k = c / gx;
+        const int rw = int(std::lround(cr.width * k)), rh = int(std::lround(cr.height * k));
+        if (rw < 40 || rh < 40) return;
+        cv::resize(G, R, cv::Size(rw, rh), 0, 0, k < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        auto dets = detect_levels(*impl_->hog, R, cr.width / gx, cr.height / gy, p.adjust_threshold, kVerifyLevels);
+        const double ox = cr.x / gx, oy = cr.y / gy, ecx = (e.l + e.r) / 2, ecy = (e.t + e.b) / 2;
+        for (auto& [r, sc] : dets) {
+          DRect q{r.l + ox, r.t + oy, r.r + ox, r.b + oy};
+          // the face the proposal is about: its centre near the predicted one
+          if (std::abs((q.l + q.r) / 2 - ecx) < 0.5 * size && std::abs((q.t + q.b) / 2 - ecy) < 0.5 * size)
+            per[i].push_back({q, sc});
+        }
+      });
+      // one face per HOG box: non-maximum suppression over all proposals' confirmations, as dlib does
+      std::vector<std::pair<DRect, double>> all;
+      for (auto& v : per) all.insert(all.end(), v.begin(), v.end());
+      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+      std::vector<dlib::rectangle> kept;
+      for (const auto& [r, sc] : all) {
+        const dlib::rectangle rr(long(std::lround(r.l)), long(std::lround(r.t)), long(std::lround(r.r)) - 1,
+                                 long(std::lround(r.b)) - 1);
+        if (std::any_of(kept.begin(), kept.end(), [&](const dlib::rectangle& k) { return impl_->hog->overlap(k, rr); }))
+          continue;
+        kept.push_back(rr);
+        found.push_back({r, sc});
+      }
+    }
+  } else if (!tiny && scan_w >= 40 && scan_h >= 40) {
     std::vector<dlib::rect_detection> dets;
     const double l2 = std::log2(s_rel);
     if (s_rel > 1 && std::abs(l2 - std::round(l2)) < 1e-6) {
@@ -270,7 +412,10 @@ Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const D
   for (auto& f : out.faces) smallest = std::min(smallest, f.size);
   while (lred > 1 && smallest / double(lred) < kChipFacePx) lred /= 2;
   std::optional<detail::Decoded> dec2;
-  if (lred != red) {
+  if (fine && lred < red && fine->reduction <= lred) {  // tiny+hog's finer decode serves
+    dec2 = std::move(fine);
+    lred = dec2->reduction;
+  } else if (lred != red) {
     auto d2 = detail::decode_image(bytes, *hdr, lred);
     if (!d2) return d2.error();
     dec2.emplace(std::move(*d2));
@@ -341,6 +486,7 @@ Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const D
   }
   out.landmarks_ms = ms_since(t2);
   dec2.reset();
+  fine.reset();
 
   if (p.landmarks && p.describe && impl_->enc && !chips.empty()) {
     auto t3 = clk::now();

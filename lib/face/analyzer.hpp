@@ -33,6 +33,11 @@ struct DetectParams {
   bool keep_chips = false;     // keep Face::chip (for write_chip)
   int crop_max_side = 1024;    // crops larger than this are scaled down
   double adjust_threshold = 0.0;  // added to HOG's decision threshold (negative: more faces, more false ones)
+  // "hog": dlib's HOG over the whole image at the min_face scale.
+  // "tiny+hog": face-api's tiny face detector (OpenCV DNN) over the whole image at a coarser scale proposes
+  // faces; each proposal is confirmed by HOG on a small crop around it, so boxes keep HOG's geometry (which the
+  // landmark model expects). Same faces as "hog" on the test photos at a fraction of the cost (bench/README.md).
+  std::string detector = "hog";
 };
 
 struct Point { float x = 0, y = 0; };
@@ -66,6 +71,7 @@ struct ImageFaces {
   int landmark_reduction = 1;
   std::string model_id;      // Encoder::model_id() of the descriptors (empty when none were computed)
   std::vector<Face> faces;   // sorted by box (top, then left)
+  int proposals = 0;         // tiny+hog: faces the tiny detector proposed (before HOG confirmed them)
   double decode_ms = 0, detect_ms = 0, landmarks_ms = 0, describe_ms = 0;
   std::vector<std::string> warnings;  // the decoder's complaints about data it decoded anyway (corrupt JPEG data)
 };
@@ -74,6 +80,9 @@ struct AnalyzerConfig {
   ModelSpec model;
   std::filesystem::path shape_predictor = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
   bool load_encoder = true;  // false: detection and landmarks only
+  // Load face-api's tiny face detector from model.models_dir (needed by DetectParams::detector "tiny+hog"):
+  // "auto" when its files are there, "yes" (an Error when missing), "no".
+  std::string load_tiny = "auto";
 };
 
 class FaceAnalyzer {

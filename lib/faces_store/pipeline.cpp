@@ -83,7 +83,8 @@ Result<PipelineParams> from_json(const json& j) {
       if (!v.is_string() || (v != "reduced" && v != "full")) return bad(k, "expected \"reduced\" or \"full\", got " + v.dump());
       p.decode = v.get<std::string>();
     } else if (k == "detector") {
-      if (!v.is_string() || v != "hog") return bad(k, "expected \"hog\" (the only detector so far), got " + v.dump());
+      if (!v.is_string() || (v != "hog" && v != "tiny+hog"))
+        return bad(k, "expected \"hog\" or \"tiny+hog\", got " + v.dump());
       p.detector = v.get<std::string>();
     } else if (k == "upsample") {
       auto x = int_in(k, v, 0, 3);
@@ -234,6 +235,7 @@ Result<PipelineParams> pipeline_from_config(const Config& cfg) {
     return {};
   };
   FACECAT_TRY(set("decode", "faces.decode"));
+  FACECAT_TRY(set("detector", "faces.detector"));
   FACECAT_TRY(set("min_face", "faces.min_face"));
   FACECAT_TRY(set("min_face_fraction", "faces.min_face_fraction"));
   FACECAT_TRY(set("upsample", "faces.upsample"));
@@ -247,7 +249,8 @@ Result<PipelineParams> pipeline_from_config(const Config& cfg) {
 std::vector<std::string> config_overridden_by(const Config& cfg, const Pipeline& p) {
   std::vector<std::string> out;
   const nlohmann::json j = to_json(p.params);
-  for (auto [key, cfg_key] : {std::pair{"decode", "faces.decode"}, std::pair{"min_face", "faces.min_face"},
+  for (auto [key, cfg_key] : {std::pair{"decode", "faces.decode"}, std::pair{"detector", "faces.detector"},
+                              std::pair{"min_face", "faces.min_face"},
                               std::pair{"min_face_fraction", "faces.min_face_fraction"},
                               std::pair{"upsample", "faces.upsample"}, std::pair{"crop_margin", "faces.crop_margin"}}) {
     if (cfg.origin(cfg_key) == "default") continue;

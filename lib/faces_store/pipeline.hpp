@@ -17,7 +17,7 @@ namespace facecat::faces_store {
 
 struct PipelineParams {
   std::string decode = "reduced";  // reduced: large JPEGs decoded at 1/2..1/8 when min_face allows; full: never
-  std::string detector = "hog";    // dlib's frontal HOG detector (the only one so far)
+  std::string detector = "hog";    // hog: dlib's frontal HOG; tiny+hog: tiny DNN proposals confirmed by HOG
   int upsample = 0;                // extra ×2 pyramid steps on top of the min_face scale (0..3)
   int min_face = 80;               // smallest face to find, in original-image pixels (a floor)
   double min_face_fraction = 0.02; // ...or this fraction of the long side, whichever is larger (0: min_face alone)
@@ -68,7 +68,7 @@ namespace facecat {
 class Config;
 }
 namespace facecat::faces_store {
-// The parameters a new pipeline gets from the config: faces.decode, faces.min_face, faces.upsample,
+// The parameters a new pipeline gets from the config: faces.decode, faces.detector, faces.min_face, faces.upsample,
 // faces.crop_margin, and the configured model's id (faces.recognition_model or the face-api weights).
 Result<PipelineParams> pipeline_from_config(const Config& cfg);
 // Warnings for config values (set away from their defaults) that a stored pipeline overrides.

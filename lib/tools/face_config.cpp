@@ -19,6 +19,7 @@ face::DetectParams detect_params(const Config& cfg) {
   dp.max_pixels = cfg.get_int("faces.max_pixels");
   dp.reduced_decode = cfg.get("faces.decode") != "full";
   dp.crop_margin = cfg.get_double("faces.crop_margin");
+  dp.detector = cfg.get("faces.detector");
   return dp;
 }
 

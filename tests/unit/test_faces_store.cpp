@@ -67,8 +67,9 @@ TEST_CASE("pipeline params: canonical JSON, stable version, strict parsing", "[f
   CHECK(version_of(*q) == v);
   // every step changes the version
   for (const auto& [k, val] : std::vector<std::pair<std::string, std::string>>{
-           {"decode", "full"}, {"upsample", "1"}, {"min_face", "40"}, {"threshold", "-0.2"}, {"landmarks", "false"},
-           {"chip_size", "160"}, {"chip_padding", "0.3"}, {"model", "dlib-dat-0000000000000000"}, {"crop_margin", "0.5"}}) {
+           {"decode", "full"}, {"detector", "tiny+hog"}, {"upsample", "1"}, {"min_face", "40"}, {"threshold", "-0.2"},
+           {"landmarks", "false"}, {"chip_size", "160"}, {"chip_padding", "0.3"},
+           {"model", "dlib-dat-0000000000000000"}, {"crop_margin", "0.5"}}) {
     PipelineParams c = p;
     REQUIRE(set_param(c, k, val));
     CHECK(version_of(c) != v);
