@@ -71,7 +71,13 @@ json to_json(const PipelineParams& p) {
               {"upsample", p.upsample}};
 }
 
-std::string canonical_json(const PipelineParams& p) { return to_json(p).dump(); }
+std::string canonical_json(const PipelineParams& p) {
+  json j = to_json(p);
+  // Keys added after catalogs existed are left out at the value they implicitly had before, so that the versions
+  // stored in those catalogs stay valid (and their files are not all pending again after an upgrade).
+  if (p.detector == "hog") j.erase("detector");
+  return j.dump();
+}
 
 std::string version_of(const PipelineParams& p) { return util::xxh3_128_hex(canonical_json(p)).substr(0, 16); }
 

@@ -8,6 +8,7 @@
 #include "faces_store/store.hpp"
 #include "face_test_util.hpp"
 #include "test_helpers.hpp"
+#include "util/hash.hpp"
 
 using namespace facecat;
 using namespace facecat::faces_store;
@@ -84,6 +85,27 @@ TEST_CASE("pipeline params: canonical JSON, stable version, strict parsing", "[f
   CHECK_FALSE(set_param(c, "colour", "red"));
   CHECK(canonical_json(c) == canonical_json(p));  // failed sets change nothing
   CHECK_FALSE(from_json(nlohmann::json::parse(R"({"min_face":"80"})")));
+}
+
+TEST_CASE("a pipeline stored before the detector key existed keeps its version", "[faces_store]") {
+  // The params a catalog written before tiny+hog stored: every key but "detector".
+  PipelineParams p;
+  p.model = "faceapi-resnet-0123456789abcdef";
+  auto legacy = to_json(p);
+  legacy.erase("detector");
+  const std::string legacy_version = util::xxh3_128_hex(legacy.dump()).substr(0, 16);
+  auto back = from_json(legacy);
+  REQUIRE(back);
+  CHECK(back->detector == "hog");
+  CHECK(version_of(*back) == legacy_version);
+  ::test::TempDir t;
+  auto cat = open_cat(t.path / "c.db");
+  auto ins = cat.db().prepare("INSERT INTO pipelines(name, params, version, updated_at) VALUES ('old', ?1, ?2, 0)");
+  ins.bind_all(legacy.dump(), legacy_version);
+  ins.step();
+  auto loaded = load_pipeline(cat.db(), "old");
+  REQUIRE(loaded);  // not "stored version does not match its params"
+  CHECK(loaded->version == legacy_version);
 }
 
 TEST_CASE("pipelines are stored with their version; the default comes from defaults once", "[faces_store]") {
