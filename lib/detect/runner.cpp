@@ -232,8 +232,7 @@ int sweep_temp_crops(const fs::path& crops_dir, const std::vector<std::string>& 
   for (const auto& d : dirs) {
     for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
       const std::string n = it->path().filename().string();
-      // AtomicFile's temp name: ".<target name>.tmp.<16 hex>"
-      if (n.size() < 34 || n[0] != '.' || n.find(".jpg.tmp.") == std::string::npos) continue;
+      if (n.size() < 34 || !util::is_atomic_temp_name(n)) continue;
       const std::string hash = n.substr(1, 32);
       std::error_code e2;
       const bool old = it->last_write_time(e2) < cutoff && !e2;

@@ -84,6 +84,9 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   if (rs.frames) {
     auto picks = video::pick_frames(a, rs.opts.frames_per_scene, rs.opts.black_level, rs.opts.blur_ratio);
     std::error_code ec;
+    // Temp frames of a run that was killed while writing this folder are not frames: remove, not keep.
+    if (int n = util::remove_atomic_temps(dir))
+      spdlog::info("{}: removed {} temp frame(s) left by an interrupted run", util::printable(job.path), n);
     if (fs::is_directory(dir, ec))
       for (const auto& de : fs::directory_iterator(dir, ec)) preexisting.insert(de.path().string());
     auto s = video::save_frames(dec, picks, dir, stem, static_cast<int>(a.scenes.size()), rs.opts.jpeg_quality,

@@ -60,6 +60,26 @@ void remove_registered_temp_files() noexcept {
   }
 }
 
+bool is_atomic_temp_name(std::string_view n) {
+  constexpr size_t kSuffix = 5 + 16;  // ".tmp." + 16 hex digits
+  if (n.size() < 2 + kSuffix || n[0] != '.') return false;
+  const auto suffix = n.substr(n.size() - kSuffix);
+  if (suffix.substr(0, 5) != ".tmp.") return false;
+  return suffix.substr(5).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+int remove_atomic_temps(const std::filesystem::path& dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code e2;
+    if (is_atomic_temp_name(it->path().filename().string()) && it->is_regular_file(e2) &&
+        std::filesystem::remove(it->path(), e2))
+      ++removed;
+  }
+  return removed;
+}
+
 AtomicFile::AtomicFile(std::filesystem::path target, std::filesystem::path tmp, int fd)
     : target_(std::move(target)), tmp_(std::move(tmp)), fd_(fd) {}
 

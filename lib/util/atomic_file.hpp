@@ -35,6 +35,12 @@ class AtomicFile {
 Result<void> write_file_atomic(const std::filesystem::path& target, std::string_view data, int mode = 0644);
 Result<std::string> read_file(const std::filesystem::path& p, size_t max_bytes = 1u << 30);
 
+// AtomicFile's temp names: ".<target name>.tmp.<16 hex digits>".
+bool is_atomic_temp_name(std::string_view file_name);
+// Removes the AtomicFile temp files directly in `dir` (left by a process that was killed while writing): call it
+// only for a folder this process is about to rewrite. Returns how many were removed.
+int remove_atomic_temps(const std::filesystem::path& dir);
+
 // Temp files that are still open are removed by a signal handler before the process dies (see core/signals).
 void register_temp_file(const std::filesystem::path& p);
 void unregister_temp_file(const std::filesystem::path& p);
