@@ -201,6 +201,18 @@ pugi::xml_node array_of(pugi::xml_node prop) {
   return {};
 }
 
+// A new rdf:Bag / rdf:Seq in `prop`. Whitespace-only text left in `prop` goes first: beside an element it would
+// be written on a line of its own, and dropped when read back (parse_ws_pcdata_single), so a second merge would
+// not give the same bytes.
+pugi::xml_node new_array(pugi::xml_node prop, const char* container) {
+  for (auto c = prop.first_child(); c;) {
+    auto next = c.next_sibling();
+    if (c.type() == pugi::node_pcdata && util::trim(c.value()).empty()) prop.remove_child(c);
+    c = next;
+  }
+  return prop.append_child(qn(prop, kRdf, "rdf", container).c_str());
+}
+
 std::vector<pugi::xml_node> items_of(pugi::xml_node array) {
   std::vector<pugi::xml_node> out;
   for (auto c : array.children())
@@ -476,7 +488,7 @@ Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent
         list = host.append_child(qn(host, kMwgRs, "mwg-rs", "RegionList").c_str());
       }
       auto bag = array_of(list);
-      if (!bag) bag = list.append_child(qn(list, kRdf, "rdf", "Bag").c_str());
+      if (!bag) bag = new_array(list, "Bag");
       for (auto li : items_of(bag)) {
         std::optional<Rect> px;
         if (auto a = mwg_area_of(li)) px = from_mwg(*a, st);
@@ -532,7 +544,7 @@ Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent
         list = host.append_child(qn(host, kMPRI, "MPRI", "Regions").c_str());
       }
       auto bag = array_of(list);
-      if (!bag) bag = list.append_child(qn(list, kRdf, "rdf", "Bag").c_str());
+      if (!bag) bag = new_array(list, "Bag");
       for (auto li : items_of(bag)) {
         std::optional<Rect> px;
         if (auto a = mp_area_of(li)) px = from_mp(*a, st);
@@ -584,7 +596,7 @@ Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent
   } else {
     if (!ours_prop) ours_prop = main.append_child(qn(main, kFacecatNs, "facecat", "People").c_str());
     auto bag = array_of(ours_prop);
-    if (!bag) bag = ours_prop.append_child(qn(ours_prop, kRdf, "rdf", "Bag").c_str());
+    if (!bag) bag = new_array(ours_prop, "Bag");
     for (auto li : items_of(bag)) bag.remove_child(li);
     for (const auto& p : people) bag.append_child(qn(bag, kRdf, "rdf", "li").c_str()).text().set(p.c_str());
   }

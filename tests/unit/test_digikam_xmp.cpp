@@ -145,6 +145,22 @@ TEST_CASE("digikam xmp: a foreign duplicate of a facecat region is replaced, a B
   CHECK(merge(&r->xml, c) == r->xml);
 }
 
+TEST_CASE("digikam xmp: an empty region list holding only whitespace still merges to a fixed point", "[digikam]") {
+  // Found by fuzz_xmp: the whitespace stayed beside the new rdf:Bag on the first merge and was dropped on reading
+  // it back, so the second merge wrote other bytes.
+  const std::string lists[] = {"<mwg-rs:RegionList>\n \n   </mwg-rs:RegionList>", "<mwg-rs:RegionList> </mwg-rs:RegionList>"};
+  for (const auto& list : lists) {
+    std::string xmp = R"(<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+ xmlns:facecat="http://facecat.invalid/ns/xmp/1.0/"><mwg-rs:Regions rdf:parseType="Resource">)" + list +
+                      R"(</mwg-rs:Regions><facecat:People> </facecat:People></rdf:Description></rdf:RDF></x:xmpmeta>)";
+    auto c = content({{"Alice", {100, 50, 80, 100}}});
+    const std::string once = merge(&xmp, c);
+    CHECK(count(once, "<rdf:li") >= 2);
+    CHECK(merge(&once, c) == once);
+  }
+}
+
 TEST_CASE("digikam xmp: broken sidecars are left alone", "[digikam]") {
   std::string broken = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF";
   auto r = merge_sidecar(&broken, content({{"A", {1, 1, 10, 10}}}));
