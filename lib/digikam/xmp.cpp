@@ -142,20 +142,22 @@ std::string prefix_for(pugi::xml_node at, const char* uri, const std::string& pr
     for (auto a : n.attributes())
       if (auto p = prefix_of(a.name()); !p.empty() && p != "xmlns") seen.insert(std::string(p));
   };
+  // The new declaration goes on the enclosing rdf:Description, so every name in that subtree is in its scope
+  // (found by fuzz_xmp: an undeclared "facecat:..." attribute in a sibling region became facecat's own).
+  auto host = description_of(at);
+  if (!host) host = at;
   for (auto n = at; n; n = n.parent()) note_used(n);
-  for (auto n = at.first_child(); n && n != at;) {  // at's subtree, without recursion
+  for (auto n = host.first_child(); n && n != host;) {  // host's subtree, without recursion
     note_used(n);
     if (n.first_child()) {
       n = n.first_child();
     } else {
-      while (n != at && !n.next_sibling()) n = n.parent();
-      if (n != at) n = n.next_sibling();
+      while (n != host && !n.next_sibling()) n = n.parent();
+      if (n != host) n = n.next_sibling();
     }
   }
   std::string p = preferred;
   for (int i = 2; seen.count(p); ++i) p = preferred + std::to_string(i);
-  auto host = description_of(at);
-  if (!host) host = at;
   host.append_attribute(("xmlns:" + p).c_str()) = uri;
   return p;
 }
@@ -326,6 +328,21 @@ std::string escape_text(std::string_view v, bool attribute) {
     }
   }
   return out;
+}
+
+// Whitespace-only text beside other nodes is dropped when a sidecar is read (parse_ws_pcdata_single keeps it only
+// as an element's single child), so it is dropped before writing too: a second merge then gives the same bytes.
+void drop_mixed_whitespace(pugi::xml_node n) {
+  for (auto c = n.first_child(); c;) {
+    auto next = c.next_sibling();
+    if (c.type() == pugi::node_element) {
+      drop_mixed_whitespace(c);
+    } else if (c.type() == pugi::node_pcdata && util::trim(c.value()).empty() &&
+               (c.previous_sibling() || c.next_sibling())) {
+      n.remove_child(c);
+    }
+    c = next;
+  }
 }
 
 void escape_all(pugi::xml_node n) {
@@ -601,6 +618,7 @@ Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent
     for (const auto& p : people) bag.append_child(qn(bag, kRdf, "rdf", "li").c_str()).text().set(p.c_str());
   }
 
+  drop_mixed_whitespace(doc);
   escape_all(doc);
   std::ostringstream os;
   doc.save(os, " ", pugi::format_indent | pugi::format_no_declaration | pugi::format_no_escapes, pugi::encoding_utf8);

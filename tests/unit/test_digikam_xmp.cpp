@@ -145,7 +145,7 @@ TEST_CASE("digikam xmp: a foreign duplicate of a facecat region is replaced, a B
   CHECK(merge(&r->xml, c) == r->xml);
 }
 
-TEST_CASE("digikam xmp: an empty region list holding only whitespace still merges to a fixed point", "[digikam]") {
+TEST_CASE("digikam xmp: region lists holding only whitespace still merge to a fixed point", "[digikam]") {
   // Found by fuzz_xmp: the whitespace stayed beside the new rdf:Bag on the first merge and was dropped on reading
   // it back, so the second merge wrote other bytes.
   const std::string lists[] = {"<mwg-rs:RegionList>\n \n   </mwg-rs:RegionList>", "<mwg-rs:RegionList> </mwg-rs:RegionList>"};
@@ -153,12 +153,35 @@ TEST_CASE("digikam xmp: an empty region list holding only whitespace still merge
     std::string xmp = R"(<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
  xmlns:facecat="http://facecat.invalid/ns/xmp/1.0/"><mwg-rs:Regions rdf:parseType="Resource">)" + list +
-                      R"(</mwg-rs:Regions><facecat:People> </facecat:People></rdf:Description></rdf:RDF></x:xmpmeta>)";
+                      R"(</mwg-rs:Regions><facecat:People> </facecat:People>
+<MP:RegionInfo xmlns:MP="http://ns.microsoft.com/photo/1.2/" xmlns:MPRI="http://ns.microsoft.com/photo/1.2/t/RegionInfo#"
+ rdf:parseType="Resource"><MPRI:Regions><rdf:Bag>
+ </rdf:Bag></MPRI:Regions></MP:RegionInfo></rdf:Description></rdf:RDF></x:xmpmeta>)";
     auto c = content({{"Alice", {100, 50, 80, 100}}});
     const std::string once = merge(&xmp, c);
     CHECK(count(once, "<rdf:li") >= 2);
     CHECK(merge(&once, c) == once);
   }
+}
+
+TEST_CASE("digikam xmp: an undeclared facecat: prefix in a foreign region does not become facecat's", "[digikam]") {
+  // Found by fuzz_xmp: facecat declared xmlns:facecat on the rdf:Description, which gave a sibling region's
+  // undeclared "facecat:x" attribute facecat's namespace, and the second merge removed that region as its own.
+  std::string xmp = R"(<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+ xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#"><mwg-rs:Regions rdf:parseType="Resource"><mwg-rs:RegionList><rdf:Bag>
+<rdf:li facecat:x="1" rdf:parseType="Resource"><mwg-rs:Name>Bob Example</mwg-rs:Name><mwg-rs:Type>Face</mwg-rs:Type>
+<mwg-rs:Area stArea:x="0.6" stArea:y="0.5" stArea:w="0.2" stArea:h="0.25" stArea:unit="normalized"/></rdf:li>
+</rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions></rdf:Description></rdf:RDF></x:xmpmeta>)";
+  auto c = content({{"Alice", {100, 50, 80, 100}}});
+  auto once = merge_sidecar(&xmp, c);
+  REQUIRE(once);
+  CHECK(once->foreign_regions == 1);
+  CHECK(once->xml.find("xmlns:facecat=") == std::string::npos);  // another prefix was declared for facecat
+  auto twice = merge_sidecar(&once->xml, c);
+  REQUIRE(twice);
+  CHECK(twice->foreign_regions == 1);
+  CHECK(twice->xml == once->xml);
 }
 
 TEST_CASE("digikam xmp: broken sidecars are left alone", "[digikam]") {
