@@ -4,7 +4,7 @@ import shutil
 import sqlite3
 
 from detect_fixture import photo
-from facecat_test import check, check_eq
+from facecat_test import check, check_eq, run
 
 # Ten small photos (one with two faces), about 1 MB in all, plus a duplicate of one of them under another name.
 SUBSET = [("obama", "obama_small.jpg"), ("obama", "obama-240p.jpg"), ("obama", "obama-480p.jpg"),
@@ -19,6 +19,18 @@ def make_subset(root):
         shutil.copyfile(photo(sub, name), os.path.join(root, f"{sub}-{name}"))
     shutil.copyfile(photo("obama", "obama1.jpg"), os.path.join(root, "zz-copy-of-obama1.jpg"))
     return len(SUBSET) + 1
+
+
+def scan_and_detect_local(tmp, home, env, photos, names):
+    """Scans `photos` into one catalog per name (<tmp>/<name>.db) and runs catalog-mode detect into the first:
+    the one-machine reference. Returns name -> catalog path."""
+    cats = {n: os.path.join(tmp, n + ".db") for n in names}
+    for n, c in cats.items():
+        r = run(["facecat-scan", "--catalog", c, photos], home, env=env)
+        check_eq(r.rc, 0, f"scan into {n}")
+    r = run(["facecat-detect", "--catalog", cats[names[0]]], home, env=env)
+    check_eq(r.rc, 0, f"one machine: detect ({r.stderr[-300:]!r})")
+    return cats
 
 
 FACE_COLS = ("file_hash, pipeline_version, face_index, model_id, x, y, w, h, conf, label, descriptor, landmarks, "

@@ -10,7 +10,7 @@ import os
 import pwd
 import time
 
-from catalog_compare import check_same_results, make_subset, rows, snapshot
+from catalog_compare import check_same_results, make_subset, rows, scan_and_detect_local, snapshot
 from detect_fixture import env_for
 from facecat_test import BIN_DIR, LOCALE, TempDir, check, check_eq, check_locale, finish, run
 from sshd_fixture import Sshd, free_port, need_sshd
@@ -40,15 +40,12 @@ with TempDir() as tmp:
     os.symlink(tmp, os.path.join(tmp, "mnt-b"))  # host b's mount point of the same storage
     env = env_for(tmp)
 
-    def cat(name):
-        return os.path.join(tmp, name + ".db")
-
     # ---- the local run -------------------------------------------------------------------------------------------
-    for c in ("local", "dist", "dead"):
-        r = run(["facecat-scan", "--catalog", cat(c), photos], home, env=env)
-        check_eq(r.rc, 0, f"scan into {c}")
-    r = run(["facecat-detect", "--catalog", cat("local")], home, env=env)
-    check_eq(r.rc, 0, f"local detect ({r.stderr[-300:]!r})")
+    cats = scan_and_detect_local(tmp, home, env, photos, ("local", "dist", "dead"))
+
+    def cat(name):
+        return cats.get(name) or os.path.join(tmp, name + ".db")
+
     t_local = time.monotonic() - t0
 
     # ---- facecat-detect --path-map, directly -------------------------------------------------------------------

@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import time
 
-from catalog_compare import check_same_results, make_subset, rows, snapshot
+from catalog_compare import check_same_results, make_subset, rows, scan_and_detect_local, snapshot
 from detect_fixture import env_for
 from facecat_test import TempDir, check, check_eq, check_locale, finish, run
 
@@ -21,15 +21,12 @@ with TempDir() as tmp:
     n_files = make_subset(photos)
     env = env_for(tmp)
 
-    def cat(name):
-        return os.path.join(tmp, name + ".db")
-
     # ---- one machine -------------------------------------------------------------------------------------------
-    for c in ("local", "s1", "s2"):
-        r = run(["facecat-scan", "--catalog", cat(c), photos], home, env=env)
-        check_eq(r.rc, 0, f"scan into {c}")
-    r = run(["facecat-detect", "--catalog", cat("local")], home, env=env)
-    check_eq(r.rc, 0, f"one machine: detect ({r.stderr[-300:]!r})")
+    cats = scan_and_detect_local(tmp, home, env, photos, ("local", "s1", "s2"))
+
+    def cat(name):
+        return cats.get(name) or os.path.join(tmp, name + ".db")
+
 
     # ---- --shard validation --------------------------------------------------------------------------------------
     for bad in ("0/2", "3/2", "1/0", "x", "1", "1/2/3", "-1/2"):
