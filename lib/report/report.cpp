@@ -62,6 +62,24 @@ struct FaceRow {
   std::string assignment;
 };
 
+// The columns read_face_row() reads, for every query that lists faces.
+constexpr const char* kFaceRowCols =
+    "SELECT f.id, f.crop_path, (SELECT path FROM files WHERE files.hash = f.file_hash ORDER BY id LIMIT 1), "
+    " f.x, f.y, f.w, f.h, coalesce(f.assignment, '') FROM faces f ";
+
+FaceRow read_face_row(catalog::Stmt& s) {
+  FaceRow r;
+  r.id = s.i64(0);
+  if (!s.is_null(1)) r.crop = s.blob(1);
+  if (!s.is_null(2)) r.file = s.blob(2);
+  r.x = static_cast<int>(s.i64(3));
+  r.y = static_cast<int>(s.i64(4));
+  r.w = static_cast<int>(s.i64(5));
+  r.h = static_cast<int>(s.i64(6));
+  r.assignment = s.text(7);
+  return r;
+}
+
 class Writer {
  public:
   Writer(catalog::Db& db, const Options& o, fs::path tmp, fs::path old) : db_(db), o_(o), tmp_(std::move(tmp)), old_(std::move(old)) {}
@@ -145,43 +163,19 @@ class Writer {
 
   std::vector<FaceRow> faces_of(int64_t pid, int limit, int offset) {
     std::vector<FaceRow> out;
-    auto s = db_.prepare(
-        "SELECT f.id, f.crop_path, (SELECT path FROM files WHERE files.hash = f.file_hash ORDER BY id LIMIT 1), "
-        " f.x, f.y, f.w, f.h, coalesce(f.assignment, '') FROM faces f WHERE f.person_id = ? "
-        " AND coalesce(f.assignment, '') <> 'rejected' AND (? = '' OR f.model_id = ?) "
-        "ORDER BY f.assignment = 'confirmed' DESC, f.id LIMIT ? OFFSET ?");
+    auto s = db_.prepare(std::string(kFaceRowCols) +
+                         "WHERE f.person_id = ? AND coalesce(f.assignment, '') <> 'rejected' AND "
+                         "(? = '' OR f.model_id = ?) ORDER BY f.assignment = 'confirmed' DESC, f.id LIMIT ? OFFSET ?");
     s.bind_all(pid, o_.model_id, o_.model_id, static_cast<int64_t>(limit), static_cast<int64_t>(offset));
-    while (s.step()) {
-      FaceRow r;
-      r.id = s.i64(0);
-      if (!s.is_null(1)) r.crop = s.blob(1);
-      if (!s.is_null(2)) r.file = s.blob(2);
-      r.x = static_cast<int>(s.i64(3));
-      r.y = static_cast<int>(s.i64(4));
-      r.w = static_cast<int>(s.i64(5));
-      r.h = static_cast<int>(s.i64(6));
-      r.assignment = s.text(7);
-      out.push_back(std::move(r));
-    }
+    while (s.step()) out.push_back(read_face_row(s));
     return out;
   }
 
   std::optional<FaceRow> face(int64_t id) {
-    auto s = db_.prepare(
-        "SELECT f.id, f.crop_path, (SELECT path FROM files WHERE files.hash = f.file_hash ORDER BY id LIMIT 1), "
-        " f.x, f.y, f.w, f.h, coalesce(f.assignment, '') FROM faces f WHERE f.id = ?");
+    auto s = db_.prepare(std::string(kFaceRowCols) + "WHERE f.id = ?");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
-    FaceRow r;
-    r.id = s.i64(0);
-    if (!s.is_null(1)) r.crop = s.blob(1);
-    if (!s.is_null(2)) r.file = s.blob(2);
-    r.x = static_cast<int>(s.i64(3));
-    r.y = static_cast<int>(s.i64(4));
-    r.w = static_cast<int>(s.i64(5));
-    r.h = static_cast<int>(s.i64(6));
-    r.assignment = s.text(7);
-    return r;
+    return read_face_row(s);
   }
 
   static std::string pager(const std::string& stem, int page, int pages) {
