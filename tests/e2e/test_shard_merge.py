@@ -94,18 +94,20 @@ with TempDir() as tmp:
     garbage = os.path.join(tmp, "garbage.db")
     with open(garbage, "wb") as f:
         f.write(b"this is not a catalog\n" * 100)
-    newer = cat("newer")
-    shutil.copyfile(cat("s1"), newer)
-    db = sqlite3.connect(newer)
-    db.execute("PRAGMA user_version = 99")
-    db.commit()
-    db.close()
-    with_people = cat("people")
-    shutil.copyfile(cat("s2"), with_people)
-    db = sqlite3.connect(with_people)
-    db.execute("INSERT INTO people (name, status, created_at, updated_at) VALUES ('Alice', 'named', 0, 0)")
-    db.commit()
-    db.close()
+
+    def altered_copy(src, name, sql):
+        """A copy of catalog `src` with one statement applied."""
+        dst = cat(name)
+        shutil.copyfile(cat(src), dst)
+        db = sqlite3.connect(dst)
+        db.execute(sql)
+        db.commit()
+        db.close()
+        return dst
+
+    newer = altered_copy("s1", "newer", "PRAGMA user_version = 99")
+    with_people = altered_copy("s2", "people", "INSERT INTO people (name, status, created_at, updated_at) "
+                                               "VALUES ('Alice', 'named', 0, 0)")
     plain = os.path.join(tmp, "plain.sqlite")
     sqlite3.connect(plain).execute("CREATE TABLE t (x)").connection.close()
     cases = [(garbage, "not a database"), (os.path.join(tmp, "absent.db"), "no such file"),
