@@ -69,7 +69,7 @@ struct Decoder::Impl {
   SwsContext* sws_small = nullptr;
   SwsContext* sws_full = nullptr;
   SwsContext* sws_rgb = nullptr;
-  cv::Mat yuv[3];           // the small YUV 4:4:4 planes between the two conversion steps
+  cv::Mat yuv[3];           // the small YUV 4:2:0 planes between the two conversion steps (even height)
   int stream = -1;
   AVRational tb{1, 1};
   int64_t origin = 0;       // container start in stream ticks
@@ -321,9 +321,9 @@ cv::Mat Decoder::retained_frame(int64_t ordinal) {
 }
 
 namespace {
-// The planar 8-bit YUV layouts whose planes are scaled one by one with OpenCV, and the 4:4:4 format of the
-// result (full-range "J" formats stay full range).
-AVPixelFormat planar_444(int fmt) {
+// The planar 8-bit YUV layouts whose planes are scaled one by one with OpenCV, and the 4:2:0 format they are
+// scaled to (full-range "J" formats stay full range).
+AVPixelFormat planar_420(int fmt) {
   switch (fmt) {
     case AV_PIX_FMT_YUV420P:
     case AV_PIX_FMT_YUV422P:
@@ -331,20 +331,20 @@ AVPixelFormat planar_444(int fmt) {
     case AV_PIX_FMT_YUV440P:
     case AV_PIX_FMT_YUV411P:
     case AV_PIX_FMT_YUV410P:
-      return AV_PIX_FMT_YUV444P;
+      return AV_PIX_FMT_YUV420P;
     case AV_PIX_FMT_YUVJ420P:
     case AV_PIX_FMT_YUVJ422P:
     case AV_PIX_FMT_YUVJ444P:
     case AV_PIX_FMT_YUVJ440P:
     case AV_PIX_FMT_YUVJ411P:
-      return AV_PIX_FMT_YUVJ444P;
+      return AV_PIX_FMT_YUVJ420P;
     default:
       return AV_PIX_FMT_NONE;
   }
 }
 }  // namespace
 
-bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
+bool Decoder::next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma) {
   if (!decode_next(stamp)) return false;
   Impl& d = *impl_;
   AVFrame* f = d.frame;
@@ -363,65 +363,72 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out) {
   lk.unlock();
   if (!out) return true;
   cv::Size sz = out_size_.area() > 0 ? out_size_ : cv::Size(f->width, f->height);
-  const AVPixelFormat p444 = planar_444(f->format);
-  if (p444 != AV_PIX_FMT_NONE) {
-    // Planar YUV (nearly all video): each plane is scaled straight to the analysis size with OpenCV's bilinear
-    // resize (as PySceneDetect's downscale), then the small 4:4:4 frame is converted to BGR. A fraction of the
-    // cost of swscale's area filter, which scales every source line.
+  auto fail = [&] {
+    if (errors_++ == 0) first_error_ = "cannot convert the frame's pixel format";
+    return false;
+  };
+  // The conversion to BGR runs on an even number of rows (swscale's fast YUV->RGB path needs one); an odd
+  // analysis height gets a repeated last row that the returned frame leaves out.
+  const int rows = sz.height + (sz.height & 1);
+  const AVPixelFormat p420 = planar_420(f->format);
+  if (p420 != AV_PIX_FMT_NONE) {
+    // Planar YUV (nearly all video): each plane is scaled straight to the analysis size (chroma to half of it)
+    // with OpenCV's bilinear resize, as PySceneDetect's downscale; then swscale's unscaled (SIMD) YUV 4:2:0 ->
+    // BGR path converts the small frame. Grey stays exactly grey on that path.
     const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(f->format));
-    d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, sz.height, p444, sz.width, sz.height, AV_PIX_FMT_BGR24,
-                                     SWS_POINT, nullptr, nullptr, nullptr);
-    if (!desc || !d.sws_rgb) {
-      if (errors_++ == 0) first_error_ = "cannot convert the frame's pixel format";
-      return false;
-    }
+    d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, rows, p420, sz.width, rows, AV_PIX_FMT_BGR24, SWS_POINT,
+                                     nullptr, nullptr, nullptr);
+    if (!desc || !d.sws_rgb) return fail();
+    const cv::Size csz((sz.width + 1) / 2, rows / 2);
     for (int i = 0; i < 3; ++i) {
       const int pw = i ? AV_CEIL_RSHIFT(f->width, desc->log2_chroma_w) : f->width;
       const int ph = i ? AV_CEIL_RSHIFT(f->height, desc->log2_chroma_h) : f->height;
+      const cv::Size want = i ? csz : sz;
       cv::Mat plane(ph, pw, CV_8UC1, f->data[i], static_cast<size_t>(f->linesize[i]));
-      if (plane.size() == sz) plane.copyTo(d.yuv[i]);
-      else cv::resize(plane, d.yuv[i], sz, 0, 0, cv::INTER_LINEAR);
+      d.yuv[i].create(i ? csz.height : rows, want.width, CV_8UC1);
+      cv::Mat dst = d.yuv[i].rowRange(0, want.height);
+      if (plane.size() == want) plane.copyTo(dst);
+      else cv::resize(plane, dst, want, 0, 0, cv::INTER_LINEAR);
     }
-    const uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
+    if (rows != sz.height) d.yuv[0].row(sz.height - 1).copyTo(d.yuv[0].row(sz.height));
+  } else {
+    // Other formats: the planes are area-averaged straight to the small size as YUV 4:2:0 by swscale, then
+    // converted to BGR there. (A direct scaled YUV->BGR sws pass is either slower with full chroma
+    // interpolation, or imprecise: grey pixels come out slightly coloured, and the hue/saturation noise of
+    // near-black frames then looks like cuts.)
+    const AVPixelFormat mid_fmt = AV_PIX_FMT_YUV420P;
+    d.sws_small = sws_getCachedContext(d.sws_small, f->width, f->height, static_cast<AVPixelFormat>(f->format),
+                                       sz.width, rows, mid_fmt, SWS_AREA, nullptr, nullptr, nullptr);
+    d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, rows, mid_fmt, sz.width, rows, AV_PIX_FMT_BGR24,
+                                     SWS_POINT, nullptr, nullptr, nullptr);
+    if (!d.sws_small || !d.sws_rgb) return fail();
+    d.yuv[0].create(rows, sz.width, CV_8UC1);
+    for (int i = 1; i < 3; ++i) d.yuv[i].create(rows / 2, (sz.width + 1) / 2, CV_8UC1);
+    uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
     int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
                      static_cast<int>(d.yuv[2].step[0]), 0};
-    out->create(sz, CV_8UC3);
-    uint8_t* dst[4] = {out->data, nullptr, nullptr, nullptr};
-    int dst_ls[4] = {static_cast<int>(out->step[0]), 0, 0, 0};
-    sws_scale(d.sws_rgb, mid, mid_ls, 0, sz.height, dst, dst_ls);
-    return true;
+    sws_scale(d.sws_small, f->data, f->linesize, 0, f->height, mid, mid_ls);
   }
-  // Other formats: scale while converting, in two steps that are both cheap: the planes are area-averaged straight to the small
-  // size as YUV 4:4:4, then converted to BGR there. (A direct scaled YUV→BGR sws pass is either slower with
-  // full chroma interpolation, or imprecise: grey pixels come out slightly coloured, and the hue/saturation noise
-  // of near-black frames then looks like cuts.)
-  d.sws_small = sws_getCachedContext(d.sws_small, f->width, f->height, static_cast<AVPixelFormat>(f->format),
-                                     sz.width, sz.height, AV_PIX_FMT_YUV444P, SWS_AREA, nullptr, nullptr, nullptr);
-  d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, sz.height, AV_PIX_FMT_YUV444P, sz.width, sz.height,
-                                   AV_PIX_FMT_BGR24, SWS_POINT, nullptr, nullptr, nullptr);
-  if (!d.sws_small || !d.sws_rgb) {
-    if (errors_++ == 0) first_error_ = "cannot convert the frame's pixel format";
-    return false;
-  }
-  if (d.yuv[0].size() != sz)
-    for (auto& m : d.yuv) m.create(sz, CV_8UC1);
-  uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
+  const uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
   int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
                    static_cast<int>(d.yuv[2].step[0]), 0};
-  sws_scale(d.sws_small, f->data, f->linesize, 0, f->height, mid, mid_ls);
-  out->create(sz, CV_8UC3);
-  uint8_t* dst[4] = {out->data, nullptr, nullptr, nullptr};
-  int dst_ls[4] = {static_cast<int>(out->step[0]), 0, 0, 0};
-  sws_scale(d.sws_rgb, mid, mid_ls, 0, sz.height, dst, dst_ls);
+  cv::Mat bgr(rows, sz.width, CV_8UC3);
+  uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
+  int dst_ls[4] = {static_cast<int>(bgr.step[0]), 0, 0, 0};
+  sws_scale(d.sws_rgb, mid, mid_ls, 0, rows, dst, dst_ls);
+  *out = bgr.rowRange(0, sz.height);
+  if (luma) d.yuv[0].rowRange(0, sz.height).copyTo(*luma);
   return true;
 }
 
 cv::Mat Decoder::convert_full(const void* av_frame) {
   Impl& d = *impl_;
   const AVFrame* f = static_cast<const AVFrame*>(av_frame);
+  // The flags cv::VideoCapture uses (so a saved frame is what OpenCV's read() gives), which take swscale's
+  // unscaled SIMD path for 4:2:0: ~1 ms for a 1080p frame, where SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT took
+  // ~14 ms for differences that the JPEG's own 4:2:0 chroma would not keep.
   d.sws_full = sws_getCachedContext(d.sws_full, f->width, f->height, static_cast<AVPixelFormat>(f->format), f->width,
-                                    f->height, AV_PIX_FMT_BGR24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-                                    nullptr, nullptr, nullptr);
+                                    f->height, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr);
   if (!d.sws_full) return {};
   cv::Mat bgr(f->height, f->width, CV_8UC3);
   uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};

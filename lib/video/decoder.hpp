@@ -54,7 +54,8 @@ class Decoder {
   // next() scales every frame while converting it to BGR into this size (stored orientation).
   void set_output_size(cv::Size size) { out_size_ = size; }
   // The next frame in presentation order. out == nullptr: decode only (no conversion). false at the end.
-  bool next(FrameStamp& stamp, cv::Mat* out);
+  // luma: also the frame's luma (Y) plane at the output size, as decoded (limited range for most video).
+  bool next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma = nullptr);
 
   // Keeping frames during the first pass, so that representative frames need no second decode: next() keeps a
   // reference to each full-resolution frame (no copy: the decoder's buffer pool grows instead) while the kept

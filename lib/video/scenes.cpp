@@ -98,7 +98,8 @@ static void pick_scene(const Analysis& a, const Scene& s, int per_scene, double 
                        std::vector<Pick>& out);
 
 // The variance of the 4-neighbour Laplacian with mirrored borders: exactly what cv::Laplacian(gray, CV_16S) and
-// cv::meanStdDev() give (sd²), in one pass and a sixth of their time.
+// cv::meanStdDev() give (sd²), in one pass and a fraction of their time. Rows are summed in 32 bits, which the
+// compiler vectorises (|l| <= 1020, so a row of up to 2048 pixels cannot overflow), and added up in 64.
 static double laplacian_variance(const cv::Mat& gray) {
   const int h = gray.rows, w = gray.cols;
   if (h < 2 || w < 2) {
@@ -113,16 +114,22 @@ static double laplacian_variance(const cv::Mat& gray) {
     const uint8_t* up = gray.ptr<uint8_t>(r > 0 ? r - 1 : 1);
     const uint8_t* m = gray.ptr<uint8_t>(r);
     const uint8_t* dn = gray.ptr<uint8_t>(r + 1 < h ? r + 1 : h - 2);
-    int64_t r1 = 0, r2 = 0;
-    for (int c = 1; c < w - 1; ++c) {
-      const int l = up[c] + dn[c] + m[c - 1] + m[c + 1] - 4 * m[c];
-      r1 += l;
-      r2 += l * l;
+    for (int c0 = 1; c0 < w - 1; c0 += 2048) {
+      const int c1 = std::min(w - 1, c0 + 2048);
+      int32_t r1 = 0;
+      uint32_t r2 = 0;
+      for (int c = c0; c < c1; ++c) {
+        const auto l = static_cast<int16_t>(up[c] + dn[c] + m[c - 1] + m[c + 1] - 4 * m[c]);
+        r1 += l;
+        r2 += static_cast<uint32_t>(static_cast<int32_t>(l) * l);
+      }
+      s1 += r1;
+      s2 += r2;
     }
     const int l0 = up[0] + dn[0] + 2 * m[1] - 4 * m[0];
     const int l1 = up[w - 1] + dn[w - 1] + 2 * m[w - 2] - 4 * m[w - 1];
-    s1 += r1 + l0 + l1;
-    s2 += r2 + l0 * l0 + l1 * l1;
+    s1 += l0 + l1;
+    s2 += l0 * l0 + l1 * l1;
   }
   const double n = static_cast<double>(h) * w, mean = static_cast<double>(s1) / n;
   return std::max(0.0, static_cast<double>(s2) / n - mean * mean);
@@ -194,7 +201,7 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     a.brightness.reserve(reserve);
     a.sharpness.reserve(reserve);
   }
-  cv::Mat small, gray;
+  cv::Mat small;
   int64_t n = 0;
   // Where the analysis thread's CPU time goes (logged at debug level).
   auto cpu_now = [] {
@@ -207,7 +214,7 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
   // feeds libavcodec's frame threads never waits for the analysis, so the decoder keeps every core busy.
   struct Item {
     FrameStamp st;
-    cv::Mat small;
+    cv::Mat small, luma;
   };
   std::mutex mu;
   std::condition_variable can_put, can_get;
@@ -219,7 +226,7 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     try {
       for (;;) {
         Item it;
-        const bool ok = dec.next(it.st, &it.small);
+        const bool ok = dec.next(it.st, &it.small, &it.luma);
         std::unique_lock<std::mutex> lk(mu);
         if (!ok) break;
         can_put.wait(lk, [&] { return stop || queue.size() < kQueue; });
@@ -272,12 +279,11 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     }
     const double score = scorer.score(small);
     const double avg = frame_average(small);
-    cv::cvtColor(small, gray, cv::COLOR_BGR2GRAY);
     a.pts.push_back(st.pts);
     a.times.push_back(st.time);
     a.content.push_back(static_cast<float>(score));
     a.brightness.push_back(static_cast<float>(avg));
-    a.sharpness.push_back(static_cast<float>(laplacian_variance(gray)));
+    a.sharpness.push_back(static_cast<float>(laplacian_variance(item.luma)));  // sharpness of the luma
     fresh.clear();
     for (auto& d : dets) {
       if (auto* c = dynamic_cast<ContentDetector*>(d.get())) add_cuts(c->process_score(n, score), *d);

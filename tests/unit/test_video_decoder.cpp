@@ -7,6 +7,9 @@
 #include <fstream>
 #include <unistd.h>
 
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
 #include "video/decoder.hpp"
 #include "video/scenes.hpp"
 
@@ -103,6 +106,60 @@ TEST_CASE("decoder: video frames kept during the pass are those seeking fetches;
   decode_all(**small);
   CHECK((*small)->is_retained(0));
   CHECK_FALSE((*small)->is_retained(29));
+}
+
+// The analysis frames against an independent reference: OpenCV's own read() (full-resolution BGR) scaled with
+// cv::resize, as PySceneDetect computes them. The decoder scales the planes first (chroma to half the analysis
+// size, for swscale's SIMD 4:2:0 path) and converts the small frame, so values differ by a level or two at
+// colour edges (measured: mean 0.1-2.0, worst frame 1.2-3.5 levels per channel); a wrong matrix, range or
+// chroma order differs by tens.
+static void compare_analysis_frames(const fs::path& path, cv::Size size) {
+  auto d = Decoder::open(path);
+  REQUIRE(d.ok());
+  auto& dec = **d;
+  dec.set_output_size(size);
+  cv::VideoCapture cap(path.string(), cv::CAP_FFMPEG);
+  REQUIRE(cap.isOpened());
+  FrameStamp st;
+  cv::Mat small, luma, full, ref, gray, expected, diff;
+  double worst = 0, sum = 0, worst_luma = 0;
+  int n = 0;
+  while (dec.next(st, &small, &luma)) {
+    REQUIRE(cap.read(full));
+    REQUIRE(small.size() == size);
+    REQUIRE(small.type() == CV_8UC3);
+    REQUIRE(small.isContinuous());
+    REQUIRE(luma.size() == size);
+    cv::resize(full, ref, size, 0, 0, cv::INTER_LINEAR);
+    cv::absdiff(small, ref, diff);
+    const cv::Scalar m = cv::mean(diff);
+    const double w = std::max({m[0], m[1], m[2]});
+    worst = std::max(worst, w);
+    sum += w;
+    // The luma plane is the frame's brightness: video range (16-235) against the full-range grey.
+    cv::cvtColor(ref, gray, cv::COLOR_BGR2GRAY);
+    gray.convertTo(expected, CV_8U, 219.0 / 255.0, 16.0);
+    cv::absdiff(luma, expected, diff);
+    worst_luma = std::max(worst_luma, cv::mean(diff)[0]);
+    ++n;
+  }
+  REQUIRE(n > 0);
+  INFO(path.filename().string() << " " << size << ", " << n << " frames: mean difference " << sum / n
+                                << ", worst frame " << worst << ", worst luma " << worst_luma);
+  CHECK(sum / n < 2.5);
+  CHECK(worst < 4.5);
+  CHECK(worst_luma < 2.0);
+}
+
+TEST_CASE("decoder: analysis frames agree with OpenCV's read() scaled down, for even and odd heights", "[video]") {
+  compare_analysis_frames(clip("counter.mp4"), {256, 144});
+  compare_analysis_frames(clip("counter.mp4"), {255, 143});
+  // 704x576 at the analysis size PySceneDetect uses: 256x209, an odd height.
+  REQUIRE(Decoder::analysis_size(704, 576) == cv::Size(256, 209));
+  compare_analysis_frames(clip("issue-195-aspect-ratio.mp4"), {256, 209});
+  compare_analysis_frames(clip("testvideo.mp4"), {256, 144});
+  // Megamind.avi is MPEG-4 Part 2 in AVI.
+  compare_analysis_frames(video_dir() / "opencv-samples" / "Megamind.avi", {256, 188});
 }
 
 TEST_CASE("decoder: variable frame rate is timed by PTS", "[video]") {
