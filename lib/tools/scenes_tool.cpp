@@ -314,6 +314,13 @@ int scenes_main(int argc, char** argv) {
   rs.stats = stats;
   rs.frames = !no_frames;
   o.keep_frames = rs.frames && o.frame_memory > 0;
+  if (o.keep_frames) {
+    // The frames' folder also takes the spill file of a long video's ready JPEGs (an unnamed temp file).
+    std::error_code ec;
+    fs::create_directories(rs.out, ec);
+    if (!ec) o.spill_dir = rs.out;
+    o.jpeg_memory = o.frame_memory / 8;
+  }
   rs.progress = fancy_stderr() && !common.quiet;
 
   std::vector<Job> jobs;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <condition_variable>
@@ -16,6 +17,9 @@
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "core/signals.hpp"
 #include "util/atomic_file.hpp"
@@ -135,6 +139,60 @@ static double laplacian_variance(const cv::Mat& gray) {
   return std::max(0.0, static_cast<double>(s2) / n - mean * mean);
 }
 
+// Ready JPEGs of a long video: appended to one unnamed file (O_TMPFILE, else a name unlinked at once), so memory
+// stays bounded and nothing is left on disk however the process ends.
+class SpillFile {
+ public:
+  static Result<std::shared_ptr<SpillFile>> open(const fs::path& dir) {
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {  // a file system without O_TMPFILE
+      std::string name = (dir / ".facecat-scenes-spill.XXXXXX").string();
+      fd = ::mkostemp(name.data(), O_CLOEXEC);
+      if (fd >= 0) ::unlink(name.c_str());
+    }
+    if (fd < 0) return make_error("cannot create a temp file in " + dir.string() + ": " + std::strerror(errno));
+    return std::shared_ptr<SpillFile>(new SpillFile(fd));
+  }
+  ~SpillFile() { ::close(fd_); }
+  SpillFile(const SpillFile&) = delete;
+  SpillFile& operator=(const SpillFile&) = delete;
+
+  // Appends the bytes; returns their offset.
+  Result<int64_t> append(const std::vector<unsigned char>& b) {
+    const int64_t at = end_;
+    size_t done = 0;
+    while (done < b.size()) {
+      ssize_t w = ::pwrite(fd_, b.data() + done, b.size() - done, static_cast<off_t>(at + static_cast<int64_t>(done)));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return make_error(std::string("cannot write the frames' temp file: ") + std::strerror(errno));
+      done += static_cast<size_t>(w);
+    }
+    end_ += static_cast<int64_t>(b.size());
+    return at;
+  }
+  Result<std::vector<unsigned char>> read(int64_t offset, int64_t size) const {
+    std::vector<unsigned char> b(static_cast<size_t>(size));
+    size_t done = 0;
+    while (done < b.size()) {
+      ssize_t r = ::pread(fd_, b.data() + done, b.size() - done, static_cast<off_t>(offset + static_cast<int64_t>(done)));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return make_error(std::string("cannot read the frames' temp file: ") + (r ? std::strerror(errno) : "short"));
+      done += static_cast<size_t>(r);
+    }
+    return b;
+  }
+
+ private:
+  explicit SpillFile(int fd) : fd_(fd) {}
+  int fd_;
+  int64_t end_ = 0;
+};
+
+Result<std::vector<unsigned char>> EncodedFrame::bytes() const {
+  if (!spill) return jpeg;
+  return spill->read(offset, size);
+}
+
 Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress& progress) {
   Analysis a;
   a.info = dec.info();
@@ -171,7 +229,11 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
   const int per_scene = std::max(1, opts.frames_per_scene);
   constexpr int64_t kSlack = 8;  // frames kept before the running pick: cuts reported a few frames late
   int64_t scene_start = 0;
-  size_t ready_bytes = 0;
+  size_t ready_bytes = 0;  // in memory
+  // JPEGs beyond jpeg_memory go to the spill file when there is a folder for it.
+  const size_t in_memory = opts.spill_dir.empty() ? opts.frame_memory : std::min(opts.jpeg_memory, opts.frame_memory);
+  std::shared_ptr<SpillFile> spill;
+  bool spill_failed = opts.spill_dir.empty();
   if (keep) dec.set_retain(opts.frame_memory);
   auto close_scene = [&](int64_t s, int64_t c) {
     Scene sc;
@@ -182,13 +244,42 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
     std::vector<Pick> picks;
     pick_scene(a, sc, per_scene, opts.black_level, opts.blur_ratio, picks);
     for (const auto& p : picks) {
-      if (ready_bytes >= opts.frame_memory || a.ready.count(p.frame) || !dec.is_retained(p.frame)) continue;
+      if ((spill_failed && ready_bytes >= in_memory) || a.ready.count(p.frame) || !dec.is_retained(p.frame))
+        continue;
       cv::Mat img = dec.retained_frame(p.frame);
       EncodedFrame e;
       if (img.empty() || !encode_jpeg(img, opts.jpeg_quality, e.jpeg)) continue;  // save_frames() says why
       e.width = img.cols;
       e.height = img.rows;
-      ready_bytes += e.jpeg.size();
+      if (ready_bytes + e.jpeg.size() > in_memory && !spill_failed) {
+        if (!spill) {
+          auto f = SpillFile::open(opts.spill_dir);
+          if (f) {
+            spill = *f;
+          } else {  // then the JPEGs stay in memory up to the budget, and later picks are fetched by seeking
+            spdlog::debug("{}", f.error().message);
+            spill_failed = true;
+          }
+        }
+        if (spill) {
+          auto at = spill->append(e.jpeg);
+          if (at) {
+            e.spill = spill;
+            e.offset = *at;
+            e.size = static_cast<int64_t>(e.jpeg.size());
+            std::vector<unsigned char>().swap(e.jpeg);
+            ++a.spilled;
+          } else {
+            spdlog::debug("{}", at.error().message);
+            spill_failed = true;
+            spill.reset();
+          }
+        }
+      }
+      if (!e.spill) {
+        if (ready_bytes >= in_memory) continue;  // over the budget, and nowhere to put it
+        ready_bytes += e.jpeg.size();
+      }
       a.ready.emplace(p.frame, std::move(e));
     }
   };
@@ -312,6 +403,9 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
   producer.join();
   if (n > 0)
     spdlog::debug("analysis thread CPU per frame: {:.3f} ms", cpu_analysis * 1e3 / n);
+  if (keep)
+    spdlog::debug("{} representative frames encoded during the pass, {} of them in the spill file", a.ready.size(),
+                  a.spilled);
   if (progress) progress(n);
   a.frames = n;
   a.decode_errors = dec.decode_errors();
@@ -454,7 +548,16 @@ Result<std::vector<SavedFrame>> save_frames(Decoder& dec, const std::vector<Pick
       auto it = ready->find(p.frame);
       if (it != ready->end()) done = &it->second;
     }
-    if (done) {
+    if (done && done->spill) {
+      auto b = done->bytes();
+      if (!b) {
+        undo();
+        return make_error("frame " + std::to_string(p.frame) + " (" + timecode(p.time) + "): " + b.error().message);
+      }
+      own = std::move(*b);
+      sf.width = done->width;
+      sf.height = done->height;
+    } else if (done) {
       jpeg = &done->jpeg;
       sf.width = done->width;
       sf.height = done->height;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct Options {
   int jpeg_quality = 92;
   bool keep_frames = false;        // analyze() prepares the representative frames (see Analysis::ready)
   size_t frame_memory = 512u << 20;  // bytes of kept full-resolution frames, and again of ready JPEGs
+  // Where ready JPEGs beyond jpeg_memory go, in an unnamed temp file (nothing is left there however the process
+  // ends); empty: they stay in memory, up to frame_memory, and later picks are fetched by seeking.
+  std::filesystem::path spill_dir;
+  size_t jpeg_memory = 64u << 20;
   // What identifies a task's results: the same video with the same params replaces its old task.
   nlohmann::json params() const;
 };
@@ -47,9 +52,16 @@ struct Scene {
   std::string detector;                    // which detector found the cut ("" for the first scene)
 };
 
+// An unnamed temp file that ready JPEGs are appended to (scenes.cpp).
+class SpillFile;
+
 struct EncodedFrame {
-  std::vector<unsigned char> jpeg;
+  std::vector<unsigned char> jpeg;       // the JPEG in memory, or
+  std::shared_ptr<SpillFile> spill;      // in the spill file at [offset, offset + size)
+  int64_t offset = 0, size = 0;
   int width = 0, height = 0;
+  // The JPEG bytes, read back from the spill file when they are there.
+  Result<std::vector<unsigned char>> bytes() const;
 };
 
 struct Analysis {
@@ -66,6 +78,8 @@ struct Analysis {
   std::string warning;                     // usable, but something was off
   // Options::keep_frames: the picks of scenes closed during the pass, already encoded, by frame ordinal.
   std::map<int64_t, EncodedFrame> ready;
+  int64_t spilled = 0;                     // how many of them are in the spill file
+
 };
 
 using FrameProgress = std::function<void(int64_t frames_done)>;

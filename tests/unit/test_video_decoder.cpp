@@ -162,6 +162,49 @@ TEST_CASE("decoder: analysis frames agree with OpenCV's read() scaled down, for 
   compare_analysis_frames(video_dir() / "opencv-samples" / "Megamind.avi", {256, 188});
 }
 
+TEST_CASE("analysis: ready frames beyond jpeg_memory go to an unnamed spill file and come back byte for byte",
+          "[video]") {
+  const auto path = clip("testvideo.mp4");
+  const auto tmp = fs::temp_directory_path() / ("facecat-spill-test-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp / "spill");
+  struct Run {
+    int64_t spilled = 0;
+    size_t ready = 0;
+    std::vector<std::string> hashes;
+  };
+  auto run = [&](bool spill) {
+    Options o;
+    o.keep_frames = true;
+    o.frames_per_scene = 6;
+    o.jpeg_memory = size_t{1} << 20;  // a few 720p JPEGs in memory, the rest in the spill file
+    if (spill) o.spill_dir = tmp / "spill";
+    auto d = Decoder::open(path);
+    REQUIRE(d.ok());
+    auto a = analyze(**d, o);
+    REQUIRE(a.ok());
+    auto picks = pick_frames(*a, o.frames_per_scene, o.black_level, o.blur_ratio);
+    auto saved = save_frames(**d, picks, tmp / (spill ? "a" : "b"), "clip", static_cast<int>(a->scenes.size()),
+                             o.jpeg_quality, &a->ready);
+    REQUIRE(saved.ok());
+    Run r;
+    r.spilled = a->spilled;
+    r.ready = a->ready.size();
+    for (const auto& f : *saved) r.hashes.push_back(f.hash);
+    return r;
+  };
+  const Run spilled = run(true), in_memory = run(false);
+  CHECK(spilled.spilled > 0);
+  CHECK(spilled.spilled < static_cast<int64_t>(spilled.ready));  // the first ones stayed in memory
+  CHECK(in_memory.spilled == 0);
+  CHECK(spilled.ready == in_memory.ready);
+  REQUIRE(spilled.hashes.size() >= 20);
+  CHECK(spilled.hashes == in_memory.hashes);
+  // The spill file had no name: nothing is left in its folder.
+  CHECK(fs::is_empty(tmp / "spill"));
+  fs::remove_all(tmp);
+}
+
 TEST_CASE("decoder: variable frame rate is timed by PTS", "[video]") {
   auto d = Decoder::open(clip("goldeneye-vfr-drop3.mp4"));
   REQUIRE(d.ok());
