@@ -99,7 +99,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"video.jpeg_quality", "FACECAT_VIDEO_JPEG_QUALITY", "92", OptType::Int, "JPEG quality of saved frames"},
       {"video.threads", "FACECAT_VIDEO_THREADS", "0", OptType::Int, "decoder threads; 0 = one per core"},
       {"video.frame_memory_mb", "FACECAT_VIDEO_FRAME_MEMORY_MB", "512", OptType::Int,
-       "memory for full-resolution frames kept while detecting (then no second decode for them); 0 = none"},
+       "memory for full-resolution frames kept while detecting (then no second decode for them), and an eighth of it "
+       "for their JPEGs (the rest go to an unnamed temp file in frames_dir); 0 = none"},
       // [cluster]
       {"cluster.hosts", "FACECAT_CLUSTER_HOSTS", "", OptType::String,
        "scripts/facecat-parallel: worker hosts for GNU parallel -S, comma-separated (host, user@host, N/host)"},

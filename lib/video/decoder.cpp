@@ -70,6 +70,7 @@ struct Decoder::Impl {
   SwsContext* sws_full = nullptr;
   SwsContext* sws_rgb = nullptr;
   cv::Mat yuv[3];           // the small YUV 4:2:0 planes between the two conversion steps (even height)
+  cv::Mat bgr;              // next()'s small BGR frame (even height)
   int stream = -1;
   AVRational tb{1, 1};
   int64_t origin = 0;       // container start in stream ticks
@@ -412,11 +413,11 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma) {
   const uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
   int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
                    static_cast<int>(d.yuv[2].step[0]), 0};
-  cv::Mat bgr(rows, sz.width, CV_8UC3);
-  uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
-  int dst_ls[4] = {static_cast<int>(bgr.step[0]), 0, 0, 0};
+  d.bgr.create(rows, sz.width, CV_8UC3);
+  uint8_t* dst[4] = {d.bgr.data, nullptr, nullptr, nullptr};
+  int dst_ls[4] = {static_cast<int>(d.bgr.step[0]), 0, 0, 0};
   sws_scale(d.sws_rgb, mid, mid_ls, 0, rows, dst, dst_ls);
-  *out = bgr.rowRange(0, sz.height);
+  *out = d.bgr.rowRange(0, sz.height);
   if (luma) d.yuv[0].rowRange(0, sz.height).copyTo(*luma);
   return true;
 }

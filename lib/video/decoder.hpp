@@ -54,6 +54,7 @@ class Decoder {
   // next() scales every frame while converting it to BGR into this size (stored orientation).
   void set_output_size(cv::Size size) { out_size_ = size; }
   // The next frame in presentation order. out == nullptr: decode only (no conversion). false at the end.
+  // *out refers to the decoder's own buffer: the next call overwrites it (clone() to keep a frame).
   // luma: also the frame's luma (Y) plane at the output size, as decoded (limited range for most video).
   bool next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma = nullptr);
 
