@@ -1,8 +1,8 @@
 // Video decoding for scene detection, on FFmpeg's libavformat/libavcodec/libswscale (the libraries behind
 // OpenCV's FFmpeg backend), for two reasons measured on OpenCV 4.6:
 //  - speed: cv::VideoCapture::retrieve() always converts the full frame to BGR (CAP_PROP_CONVERT_RGB is ignored
-//    by the 4.6 FFmpeg backend), which costs more than decoding itself; here sws_scale converts straight into the
-//    ~256 px analysis frame ("scale while converting").
+//    by the 4.6 FFmpeg backend), which costs more than decoding itself; here the YUV planes are scaled to the
+//    ~256 px analysis size first and only the small frame is converted ("scale while converting").
 //  - correctness: OpenCV 4.6 auto-rotates a "rotate=90" (display matrix -90°) clip the wrong way round (180° off
 //    from ffmpeg and players); here rotation follows ffmpeg's autorotate.
 // Frame times come from each frame's PTS (best-effort timestamp), so variable-frame-rate video is timed right.
