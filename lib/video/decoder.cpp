@@ -69,7 +69,7 @@ struct Decoder::Impl {
   SwsContext* sws_small = nullptr;
   SwsContext* sws_full = nullptr;
   SwsContext* sws_rgb = nullptr;
-  cv::Mat yuv[3];           // the small YUV 4:2:0 planes between the two conversion steps (even height)
+  cv::Mat yuv[3];           // next()'s small YUV 4:2:0 planes (even height)
   cv::Mat bgr;              // next()'s small BGR frame (even height)
   int stream = -1;
   AVRational tb{1, 1};
@@ -371,6 +371,13 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma) {
   // The conversion to BGR runs on an even number of rows (swscale's fast YUV->RGB path needs one); an odd
   // analysis height gets a repeated last row that the returned frame leaves out.
   const int rows = sz.height + (sz.height & 1);
+  // The small YUV 4:2:0 planes between the two conversion steps.
+  const cv::Size csz((sz.width + 1) / 2, rows / 2);
+  d.yuv[0].create(rows, sz.width, CV_8UC1);
+  for (int i = 1; i < 3; ++i) d.yuv[i].create(csz, CV_8UC1);
+  uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
+  int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
+                   static_cast<int>(d.yuv[2].step[0]), 0};
   const AVPixelFormat p420 = planar_420(f->format);
   if (p420 != AV_PIX_FMT_NONE) {
     // Planar YUV (nearly all video): each plane is scaled straight to the analysis size (chroma to half of it)
@@ -380,13 +387,11 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma) {
     d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, rows, p420, sz.width, rows, AV_PIX_FMT_BGR24, SWS_POINT,
                                      nullptr, nullptr, nullptr);
     if (!desc || !d.sws_rgb) return fail();
-    const cv::Size csz((sz.width + 1) / 2, rows / 2);
     for (int i = 0; i < 3; ++i) {
       const int pw = i ? AV_CEIL_RSHIFT(f->width, desc->log2_chroma_w) : f->width;
       const int ph = i ? AV_CEIL_RSHIFT(f->height, desc->log2_chroma_h) : f->height;
       const cv::Size want = i ? csz : sz;
       cv::Mat plane(ph, pw, CV_8UC1, f->data[i], static_cast<size_t>(f->linesize[i]));
-      d.yuv[i].create(i ? csz.height : rows, want.width, CV_8UC1);
       cv::Mat dst = d.yuv[i].rowRange(0, want.height);
       if (plane.size() == want) plane.copyTo(dst);
       else cv::resize(plane, dst, want, 0, 0, cv::INTER_LINEAR);
@@ -397,22 +402,13 @@ bool Decoder::next(FrameStamp& stamp, cv::Mat* out, cv::Mat* luma) {
     // converted to BGR there. (A direct scaled YUV->BGR sws pass is either slower with full chroma
     // interpolation, or imprecise: grey pixels come out slightly coloured, and the hue/saturation noise of
     // near-black frames then looks like cuts.)
-    const AVPixelFormat mid_fmt = AV_PIX_FMT_YUV420P;
     d.sws_small = sws_getCachedContext(d.sws_small, f->width, f->height, static_cast<AVPixelFormat>(f->format),
-                                       sz.width, rows, mid_fmt, SWS_AREA, nullptr, nullptr, nullptr);
-    d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, rows, mid_fmt, sz.width, rows, AV_PIX_FMT_BGR24,
-                                     SWS_POINT, nullptr, nullptr, nullptr);
+                                       sz.width, rows, AV_PIX_FMT_YUV420P, SWS_AREA, nullptr, nullptr, nullptr);
+    d.sws_rgb = sws_getCachedContext(d.sws_rgb, sz.width, rows, AV_PIX_FMT_YUV420P, sz.width, rows,
+                                     AV_PIX_FMT_BGR24, SWS_POINT, nullptr, nullptr, nullptr);
     if (!d.sws_small || !d.sws_rgb) return fail();
-    d.yuv[0].create(rows, sz.width, CV_8UC1);
-    for (int i = 1; i < 3; ++i) d.yuv[i].create(rows / 2, (sz.width + 1) / 2, CV_8UC1);
-    uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
-    int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
-                     static_cast<int>(d.yuv[2].step[0]), 0};
     sws_scale(d.sws_small, f->data, f->linesize, 0, f->height, mid, mid_ls);
   }
-  const uint8_t* mid[4] = {d.yuv[0].data, d.yuv[1].data, d.yuv[2].data, nullptr};
-  int mid_ls[4] = {static_cast<int>(d.yuv[0].step[0]), static_cast<int>(d.yuv[1].step[0]),
-                   static_cast<int>(d.yuv[2].step[0]), 0};
   d.bgr.create(rows, sz.width, CV_8UC3);
   uint8_t* dst[4] = {d.bgr.data, nullptr, nullptr, nullptr};
   int dst_ls[4] = {static_cast<int>(d.bgr.step[0]), 0, 0, 0};

@@ -234,6 +234,32 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
   const size_t in_memory = opts.spill_dir.empty() ? opts.frame_memory : std::min(opts.jpeg_memory, opts.frame_memory);
   std::shared_ptr<SpillFile> spill;
   bool spill_failed = opts.spill_dir.empty();
+  // Moves a JPEG to the spill file (opened on first use). On failure, spilling stops: the JPEGs then stay in
+  // memory up to the budget, and later picks are fetched by seeking.
+  auto spill_out = [&](EncodedFrame& e) {
+    if (!spill) {
+      auto f = SpillFile::open(opts.spill_dir);
+      if (!f) {
+        spdlog::debug("{}", f.error().message);
+        spill_failed = true;
+        return false;
+      }
+      spill = *f;
+    }
+    auto at = spill->append(e.jpeg);
+    if (!at) {
+      spdlog::debug("{}", at.error().message);
+      spill_failed = true;
+      spill.reset();
+      return false;
+    }
+    e.spill = spill;
+    e.offset = *at;
+    e.size = static_cast<int64_t>(e.jpeg.size());
+    std::vector<unsigned char>().swap(e.jpeg);
+    ++a.spilled;
+    return true;
+  };
   if (keep) dec.set_retain(opts.frame_memory);
   auto close_scene = [&](int64_t s, int64_t c) {
     Scene sc;
@@ -251,32 +277,8 @@ Result<Analysis> analyze(Decoder& dec, const Options& opts, const FrameProgress&
       if (img.empty() || !encode_jpeg(img, opts.jpeg_quality, e.jpeg)) continue;  // save_frames() says why
       e.width = img.cols;
       e.height = img.rows;
-      if (ready_bytes + e.jpeg.size() > in_memory && !spill_failed) {
-        if (!spill) {
-          auto f = SpillFile::open(opts.spill_dir);
-          if (f) {
-            spill = *f;
-          } else {  // then the JPEGs stay in memory up to the budget, and later picks are fetched by seeking
-            spdlog::debug("{}", f.error().message);
-            spill_failed = true;
-          }
-        }
-        if (spill) {
-          auto at = spill->append(e.jpeg);
-          if (at) {
-            e.spill = spill;
-            e.offset = *at;
-            e.size = static_cast<int64_t>(e.jpeg.size());
-            std::vector<unsigned char>().swap(e.jpeg);
-            ++a.spilled;
-          } else {
-            spdlog::debug("{}", at.error().message);
-            spill_failed = true;
-            spill.reset();
-          }
-        }
-      }
-      if (!e.spill) {
+      const bool spilled = ready_bytes + e.jpeg.size() > in_memory && !spill_failed && spill_out(e);
+      if (!spilled) {
         if (ready_bytes >= in_memory) continue;  // over the budget, and nowhere to put it
         ready_bytes += e.jpeg.size();
       }

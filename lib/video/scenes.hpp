@@ -79,7 +79,6 @@ struct Analysis {
   // Options::keep_frames: the picks of scenes closed during the pass, already encoded, by frame ordinal.
   std::map<int64_t, EncodedFrame> ready;
   int64_t spilled = 0;                     // how many of them are in the spill file
-
 };
 
 using FrameProgress = std::function<void(int64_t frames_done)>;
