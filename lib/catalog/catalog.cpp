@@ -57,6 +57,9 @@ Result<Catalog> Catalog::open(const std::filesystem::path& path, const OpenOptio
   c.path_ = path;
   std::error_code ec;
   bool exists = std::filesystem::exists(path, ec);
+  if (exists && std::filesystem::is_directory(path, ec))
+    return cat_error("catalog " + path.string() + " is a folder, not a catalog file (pass the catalog's .db file, "
+                     "e.g. " + (path / "catalog.db").string() + ")");
   if (opts.mode == Mode::Read && !exists)
     return cat_error("catalog " + path.string() + " does not exist (run facecat-scan first, or pass --catalog)");
   if (opts.mode == Mode::Write) {
@@ -89,8 +92,26 @@ Result<Catalog> Catalog::open(const std::filesystem::path& path, const OpenOptio
   try {
     c.db_ = Db::open(path.string(), opts.mode == Mode::Read, opts.busy_timeout_ms);
     if (opts.mode == Mode::Write) {
+      // The -wal and -shm files stay after the writer closes (SQLITE_FCNTL_PERSIST_WAL), so that a user who may
+      // read the catalog but not write its folder can read it: SQLite then reads the WAL without writing the -shm.
+      int persist = 1;
+      sqlite3_file_control(c.db_.raw(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
       c.db_.exec("PRAGMA journal_mode = WAL");
       c.db_.exec("PRAGMA synchronous = NORMAL");
+    } else {
+      try {
+        (void)c.db_.scalar_int("PRAGMA user_version");
+      } catch (const DbError& e) {
+        // A WAL catalog without its -wal/-shm files (last closed by an older facecat), in a folder this user cannot
+        // write: SQLite cannot set up WAL reading ("attempt to write a readonly database"). No -wal file means no
+        // writer has committed anything beyond the main file, so read that file alone.
+        const int prim = e.rc & 0xff;
+        std::error_code ec2;
+        if ((prim != SQLITE_READONLY && prim != SQLITE_CANTOPEN) ||
+            std::filesystem::exists(path.string() + "-wal", ec2))
+          throw;
+        c.db_ = Db::open_immutable(path.string(), opts.busy_timeout_ms);
+      }
     }
     c.db_.exec("PRAGMA foreign_keys = ON");
     // A file that is not SQLite fails here with "file is not a database".

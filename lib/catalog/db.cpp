@@ -1,5 +1,7 @@
 #include "catalog/db.hpp"
 
+#include <cctype>
+
 namespace facecat::catalog {
 
 static void check(sqlite3* db, int rc, const char* what) {
@@ -64,6 +66,31 @@ Db Db::open(const std::string& path, bool read_only, int busy_timeout_ms) {
   int flags = (read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
               SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &d.db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = d.db_ ? sqlite3_errmsg(d.db_) : sqlite3_errstr(rc);
+    throw DbError("cannot open " + path + ": " + msg, rc);
+  }
+  sqlite3_extended_result_codes(d.db_, 1);
+  sqlite3_busy_timeout(d.db_, busy_timeout_ms);
+  return d;
+}
+
+Db Db::open_immutable(const std::string& path, int busy_timeout_ms) {
+  // file: URI with the path percent-encoded (every byte but unreserved characters and '/').
+  std::string uri = "file:";
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += '%';
+      uri += hex[c >> 4];
+      uri += hex[c & 15];
+    }
+  }
+  uri += "?mode=ro&immutable=1";
+  Db d;
+  int rc = sqlite3_open_v2(uri.c_str(), &d.db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = d.db_ ? sqlite3_errmsg(d.db_) : sqlite3_errstr(rc);
     throw DbError("cannot open " + path + ": " + msg, rc);

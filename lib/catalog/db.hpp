@@ -68,6 +68,9 @@ class Db {
  public:
   Db() = default;
   static Db open(const std::string& path, bool read_only, int busy_timeout_ms);
+  // Read-only as an immutable file (URI immutable=1): for a WAL catalog whose -wal and -shm files do not exist and
+  // cannot be created by this user; SQLite then reads the main file alone.
+  static Db open_immutable(const std::string& path, int busy_timeout_ms);
   Db(Db&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
   Db& operator=(Db&& o) noexcept;
   Db(const Db&) = delete;

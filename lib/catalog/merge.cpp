@@ -1,5 +1,7 @@
 #include "catalog/merge.hpp"
 
+#include <algorithm>
+#include <array>
 #include <system_error>
 
 #include "catalog/catalog.hpp"
@@ -51,6 +53,17 @@ constexpr const char* kFaceCols =
     "face_index, model_id, x, y, w, h, conf, label, descriptor, landmarks, quality, crop_path, created_at";
 constexpr int kFaceNCols = 13;  // crop_path at index 11
 
+// IoU >= 0.5 with one of the blocked boxes (the rule of faces_store::drop_blocked_faces).
+bool is_blocked(const std::vector<std::array<int64_t, 4>>& boxes, int64_t x, int64_t y, int64_t w, int64_t h) {
+  for (const auto& b : boxes) {
+    const double ix = std::max<double>(0, std::min(x + w, b[0] + b[2]) - std::max(x, b[0]));
+    const double iy = std::max<double>(0, std::min(y + h, b[1] + b[3]) - std::max(y, b[1]));
+    const double inter = ix * iy, uni = double(w) * h + double(b[2]) * b[3] - inter;
+    if (uni > 0 && inter / uni >= 0.5) return true;
+  }
+  return false;
+}
+
 std::string placeholders(int first, int n) {
   std::string s;
   for (int i = 0; i < n; ++i) s += (i ? ", ?" : "?") + std::to_string(first + i);
@@ -66,7 +79,7 @@ void poll_interrupt(int64_t& n) {
 nlohmann::json MergeCounts::to_json() const {
   return {{"files", files},           {"files_known", files_known}, {"detections", detections},
           {"detections_known", detections_known}, {"faces", faces}, {"pipelines", pipelines},
-          {"models", models},         {"warnings", warnings}};
+          {"models", models},         {"faces_blocked", faces_blocked}, {"warnings", warnings}};
 }
 
 Result<MergeCounts> merge_catalog(Db& db, const std::filesystem::path& other_path, const util::PathMap& paths) {
@@ -165,6 +178,9 @@ Result<MergeCounts> merge_catalog(Db& db, const std::filesystem::path& other_pat
                                  " FROM faces WHERE file_hash = ?1 AND pipeline_version = ?2 ORDER BY face_index");
       auto put_face = db.prepare(std::string("INSERT INTO faces (file_hash, pipeline_version, ") + kFaceCols +
                                  ") VALUES (?1, ?2, " + placeholders(3, kFaceNCols) + ")");
+      auto blocked = db.prepare("SELECT x, y, w, h FROM blocked_faces WHERE file_hash = ?1");
+      auto fix_count = db.prepare(
+          "UPDATE detections SET n_faces = n_faces - ?1 WHERE file_hash = ?2 AND pipeline_version = ?3");
       while (get.step()) {
         poll_interrupt(rows);
         known.bind(1, get.text(0)).bind(2, get.text(1));
@@ -178,8 +194,18 @@ Result<MergeCounts> merge_catalog(Db& db, const std::filesystem::path& other_pat
         put.run();
         put.reset();
         ++c.detections;
+        // Faces a person had erased here with --block are not merged back (nor their descriptors).
+        std::vector<std::array<int64_t, 4>> blocked_boxes;
+        blocked.bind(1, get.text(0));
+        while (blocked.step()) blocked_boxes.push_back({blocked.i64(0), blocked.i64(1), blocked.i64(2), blocked.i64(3)});
+        blocked.reset();
+        int64_t dropped = 0;
         faces.bind(1, get.text(0)).bind(2, get.text(1));
         while (faces.step()) {
+          if (is_blocked(blocked_boxes, faces.i64(2), faces.i64(3), faces.i64(4), faces.i64(5))) {
+            ++dropped;
+            continue;
+          }
           put_face.bind(1, get.text(0)).bind(2, get.text(1));
           for (int i = 0; i < kFaceNCols; ++i) put_face.bind_column(i + 3, faces, i);
           if (!faces.is_null(11)) put_face.bind_blob(3 + 11, paths.forward(faces.blob(11)));
@@ -188,6 +214,12 @@ Result<MergeCounts> merge_catalog(Db& db, const std::filesystem::path& other_pat
           ++c.faces;
         }
         faces.reset();
+        if (dropped) {
+          fix_count.bind(1, dropped).bind(2, get.text(0)).bind(3, get.text(1));
+          fix_count.run();
+          fix_count.reset();
+          c.faces_blocked += dropped;
+        }
       }
     }
     tx.commit();

@@ -30,6 +30,7 @@ struct MergeCounts {
   int64_t files = 0, files_known = 0;            // inserted; already here (kept ours)
   int64_t detections = 0, detections_known = 0;  // inserted (with their faces); already here (kept ours)
   int64_t faces = 0, pipelines = 0, models = 0;
+  int64_t faces_blocked = 0;                     // erased here with --block: not merged back
   std::vector<std::string> warnings;
   nlohmann::json to_json() const;
 };

@@ -199,6 +199,18 @@ CREATE TABLE vk_photos (
 CREATE INDEX vk_photos_status ON vk_photos(status);
 CREATE INDEX friendships_b ON friendships(source, b);
 )SQL",
+      // ---- version 3: erased faces that stay erased (facecat-people erase --block) ----------------------------------
+      R"SQL(
+-- No biometric data: the content hash and the display-frame box of each face a person had erased. detect, ingest
+-- and merge drop faces of that content whose box overlaps one of these (IoU >= 0.5) before storing or printing.
+CREATE TABLE blocked_faces (
+  id         INTEGER PRIMARY KEY,
+  file_hash  TEXT NOT NULL,
+  x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,
+  erased_at  INTEGER NOT NULL
+);
+CREATE INDEX blocked_faces_hash ON blocked_faces(file_hash);
+)SQL",
   };
   return m;
 }

@@ -131,6 +131,10 @@ const std::vector<OptionSpec>& option_specs() {
       // [log]
       {"log.level", "FACECAT_LOG_LEVEL", "info", OptType::String, "trace, debug, info, warn, error or off"},
       {"log.file", "FACECAT_LOG_FILE", "", OptType::Path, "also log to this rotating file"},
+      // [privacy]
+      {"privacy.mode", "FACECAT_PRIVACY_MODE", "private", OptType::String,
+       "who may read what facecat creates (catalog, crops, chips, reports, downloads, logs): private (owner only: "
+       "0600 files, 0700 folders), group (also the group may read: 0640, 0750) or umask (as the umask says)"},
   };
   return specs;
 }

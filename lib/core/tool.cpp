@@ -1,5 +1,7 @@
 #include "core/tool.hpp"
 
+#include <sys/stat.h>
+
 #include <clocale>
 #include <cstdio>
 #include <locale>
@@ -42,6 +44,13 @@ bool setup_tool(const std::string& tool, CommonOptions& o, const std::map<std::s
   if (!o.catalog.empty()) lo.overrides["catalog.path"] = o.catalog;
   if (o.wait_lock) lo.overrides["catalog.lock_wait"] = "true";
   out = value_or_throw(Config::load(lo));
+  // Faces are biometric data: everything facecat creates from here on is owner-only (or group-readable), whatever
+  // the umask. Existing files keep their permissions (AtomicFile keeps a replaced file's mode).
+  const std::string privacy = out.get("privacy.mode");
+  if (privacy == "private") ::umask(077);
+  else if (privacy == "group") ::umask(027);
+  else if (privacy != "umask")
+    throw Fatal("privacy.mode must be private, group or umask, got '" + privacy + "'", exit_code::usage);
   LogSettings ls;
   ls.tool = tool;
   ls.level = out.get("log.level");

@@ -104,6 +104,10 @@ Result<ImageHeader> heic_header(std::string_view b, HeifCtx& h) {
 
 Result<ImageHeader> read_image_header(std::string_view b) {
   auto s = media::sniff(b.substr(0, std::min<size_t>(b.size(), 4096)));
+  if (b.empty()) return make_error("empty file");
+  if (s.kind == media::Kind::Video)
+    return make_error("a " + s.format + " video, not an image: split it into scenes with facecat-scenes, whose "
+                      "frames facecat-detect then reads");
   if (s.kind != media::Kind::Image) return make_error("not an image file (unknown content)");
   if (s.format == "jpeg") return jpeg_header(b);
   if (s.format == "png") {

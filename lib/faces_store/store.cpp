@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -243,7 +244,33 @@ std::string host_name() {
   return h;
 }
 
-Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d, const std::string& host) {
+int drop_blocked_faces(catalog::Db& db, DetectionRecord& d) {
+  if (d.faces.empty() || d.file_hash.empty()) return 0;
+  std::vector<std::array<int, 4>> blocked;
+  auto s = db.prepare("SELECT x, y, w, h FROM blocked_faces WHERE file_hash = ?1");
+  s.bind(1, d.file_hash);
+  while (s.step())
+    blocked.push_back({static_cast<int>(s.i64(0)), static_cast<int>(s.i64(1)), static_cast<int>(s.i64(2)),
+                       static_cast<int>(s.i64(3))});
+  if (blocked.empty()) return 0;
+  const size_t before = d.faces.size();
+  std::erase_if(d.faces, [&](const FaceRow& f) {
+    for (const auto& b : blocked)
+      if (iou(f.x, f.y, f.w, f.h, b[0], b[1], b[2], b[3]) >= 0.5) return true;
+    return false;
+  });
+  return static_cast<int>(before - d.faces.size());
+}
+
+Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d_in, const std::string& host) {
+  // Faces a person had erased with --block are never stored again (nor their descriptors).
+  DetectionRecord filtered;
+  const DetectionRecord* dp = &d_in;
+  if (!d_in.faces.empty()) {
+    filtered = d_in;
+    if (drop_blocked_faces(db, filtered)) dp = &filtered;
+  }
+  const DetectionRecord& d = *dp;
   StoreResult res;
   if (d.file_hash.empty() || d.pipeline_version.empty()) return make_error("a detection needs file_hash and pipeline");
   const int64_t now = util::now_unix();

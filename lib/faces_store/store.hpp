@@ -87,6 +87,10 @@ struct StoreResult {
   bool known_file = true;    // a files row has this hash
 };
 
+// Removes the faces whose box overlaps (IoU >= 0.5) a box of the same content in blocked_faces (faces a person had
+// erased with `facecat-people erase --block`). Returns how many went. store_detection calls it itself.
+int drop_blocked_faces(catalog::Db& db, DetectionRecord& d);
+
 // Writes one detection (and its model and, if the catalog lacks it, its pipeline row under its name) inside the
 // caller's transaction. host: recorded in detections.host.
 Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d, const std::string& host);

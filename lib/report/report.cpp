@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fmt/format.h>
 #include <tbb/parallel_for.h>
 #include <opencv2/imgcodecs.hpp>
@@ -12,6 +14,8 @@
 #include <optional>
 #include <unordered_set>
 
+#include "core/exit_codes.hpp"
+#include "core/owned_dir.hpp"
 #include "core/signals.hpp"
 #include "util/atomic_file.hpp"
 #include "util/text.hpp"
@@ -217,12 +221,18 @@ std::string person_label(const PersonRow& p) {
 Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEntry>& matches) {
   fs::path out = fs::absolute(o.out).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();
+  const std::string shown = util::printable(out.string());
+  // The report replaces its whole folder: only a folder that is facecat's report may be replaced (ARCHITECTURE.md,
+  // "What facecat deletes").
+  if (auto why = protected_folder_reason(out); !why.empty())
+    return make_error("--out " + shown + ": " + why + "; a report replaces its whole folder, so name a folder of its own "
+                      "(e.g. ~/facecat-report)", exit_code::usage);
+  FACECAT_TRY(claim_output_dir(out, OwnedDirKind::Report, "--out"));
   std::error_code ec;
-  fs::create_directories(out.parent_path(), ec);
-  fs::path tmp = out.parent_path() / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp / "thumbs", ec);
-  if (ec) return make_error("cannot create " + tmp.string() + ": " + ec.message());
+  // A fresh temp folder beside the target (mkdtemp: never one that existed before), marked as facecat's.
+  std::string tmpl = (out.parent_path() / ("." + out.filename().string() + ".tmp-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) return make_error("cannot create a temp folder beside " + shown + ": " + std::strerror(errno));
+  fs::path tmp = tmpl;
   struct Cleanup {
     fs::path p;
     bool armed = true;
@@ -233,6 +243,9 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
       }
     }
   } cleanup{tmp};
+  fs::create_directories(tmp / "thumbs", ec);
+  if (ec) return make_error("cannot create " + tmp.string() + ": " + ec.message());
+  FACECAT_TRY(write_owned_dir_marker(tmp, OwnedDirKind::Report));
   if (!matches.empty()) fs::create_directories(tmp / "match", ec);
 
   Writer w(db, o, tmp, fs::is_directory(out, ec) ? out : fs::path());
@@ -357,22 +370,24 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
     FACECAT_TRY(w.page("match.html", "Match sheet", body));
   }
 
-  // Swap the new folder into place: renameat2(RENAME_EXCHANGE) when the old one exists, so a reader sees either
-  // the old report or the new one.
-  if (fs::exists(out, ec)) {
-    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) != 0) {
-      fs::path old = out.parent_path() / ("." + out.filename().string() + ".old-" + std::to_string(::getpid()));
-      fs::rename(out, old, ec);
-      if (ec) return make_error("cannot replace " + out.string() + ": " + ec.message());
-      fs::rename(tmp, out, ec);
-      if (ec) return make_error("cannot move the report into " + out.string() + ": " + ec.message());
-      fs::remove_all(old, ec);
+  // Swap the new folder into place with renameat2(RENAME_EXCHANGE), so a reader sees either the old report or the
+  // new one; the old one (claimed above: marked as facecat's report) is then in tmp and the Cleanup removes it.
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) != 0) {
+    // A file system without RENAME_EXCHANGE: move the old report aside (a fresh name), then the new one in.
+    std::string old_tmpl = (out.parent_path() / ("." + out.filename().string() + ".old-XXXXXX")).string();
+    if (!::mkdtemp(old_tmpl.data())) return make_error("cannot replace " + shown + ": " + std::strerror(errno));
+    fs::path old = old_tmpl;
+    if (::rename(out.c_str(), old.c_str()) != 0) {
+      int e = errno;
+      fs::remove(old, ec);
+      return make_error("cannot replace " + shown + ": " + std::strerror(e));
     }
-    // tmp now holds the previous report: the Cleanup removes it
-  } else {
     fs::rename(tmp, out, ec);
-    if (ec) return make_error("cannot move the report into " + out.string() + ": " + ec.message());
-    cleanup.armed = false;
+    if (ec) {
+      fs::rename(old, out, ec);  // put the old report back
+      return make_error("cannot move the report into " + shown + ": " + ec.message());
+    }
+    cleanup.p = old;
   }
   return w.stats;
 }

@@ -35,7 +35,8 @@ const std::vector<std::string>& default_excludes() {
 
 json Counts::to_json() const {
   return {{"seen", seen},         {"new", new_},       {"changed", changed}, {"moved", moved},
-          {"missing", missing},   {"error", errors},   {"unchanged", unchanged}, {"skipped", skipped},
+          {"missing", missing},   {"error", errors},   {"warning", warnings}, {"unchanged", unchanged},
+          {"skipped", skipped},
           {"pruned", pruned},     {"bytes_hashed", bytes_hashed}};
 }
 
@@ -53,6 +54,7 @@ struct Known {
   bool present;
   bool seen = false;
   bool hash_loaded = false;
+  std::string error;  // the file is unusable: why (reported again on every scan while it stays so)
 };
 
 // ---- walking --------------------------------------------------------------------------------------------------
@@ -233,16 +235,16 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
     // Hashes are loaded only with --all; otherwise lazily (hash_of) for the few rows that need them: 100k
     // 32-character strings are a measurable part of an unchanged re-scan.
     auto s = db.prepare(opts.emit_unchanged
-                            ? "SELECT id, path, size, mtime_ns, inode, ifnull(hash,''), status FROM files "
+                            ? "SELECT id, path, size, mtime_ns, inode, ifnull(hash,''), status, ifnull(error,'') FROM files "
                               "WHERE (path >= ?1 AND path < ?2) OR path = ?3"
-                            : "SELECT id, path, size, mtime_ns, inode, NULL, status FROM files "
+                            : "SELECT id, path, size, mtime_ns, inode, NULL, status, ifnull(error,'') FROM files "
                               "WHERE (path >= ?1 AND path < ?2) OR path = ?3");
     for (const auto& r : roots) {
       std::string lo = r == "/" ? "/" : r + "/", hi = r == "/" ? "0" : r + "0";  // '0' follows '/'
       s.bind_blob(1, lo).bind_blob(2, hi).bind_blob(3, r);
       while (s.step()) {
-        Known k{s.i64(0), s.i64(2), s.i64(3), s.i64(4), s.text(5), s.text(6) == "present"};
-        k.hash_loaded = opts.emit_unchanged;
+        Known k{s.i64(0), s.i64(2), s.i64(3), s.i64(4), s.text(5), s.text(6) == "present", false,
+                opts.emit_unchanged, s.text(7)};
         known.emplace(s.blob(1), std::move(k));
       }
       s.reset();
@@ -293,8 +295,24 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
   }
   counts.unchanged = unchanged.size();
   phase("classifying");
+  // An unusable file stays a failed input on every scan, not only the one that first read it: the same error event
+  // and exit code 1 each time, so cron keeps seeing it (it is not read again).
+  for (const Stat* st : unchanged) {
+    Known& k = known.at(st->path);
+    if (k.error.empty()) continue;
+    ++counts.errors;
+    spdlog::warn("{}: {}", util::printable(st->path), k.error);
+    json e = {{"event", "error"}};
+    put_path(e, st->path);
+    e["reason"] = k.error;
+    e["file_id"] = k.id;
+    e["hash"] = hash_of(k);
+    e["unchanged"] = true;
+    emit(e);
+  }
   if (opts.emit_unchanged) {
     for (const Stat* st : unchanged) {
+      if (!known.at(st->path).error.empty()) continue;
       json e = {{"event", "unchanged"}, {"file_id", known.at(st->path).id}, {"hash", known.at(st->path).hash}};
       put_path(e, st->path);
       emit(e);
@@ -432,7 +450,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
         insert.reset();
         id = db.last_insert_id();
         ev = w.f.media || !w.f.error.empty() ? "new" : nullptr;
-        if (dup && ev) {
+        if (dup && ev && w.f.info.warning.empty()) {
           json e = event_for(ev, w, id);
           e["duplicate_of"] = *dup;
           ++counts.new_;
@@ -452,20 +470,28 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
       emit(e);
       return;
     }
+    if (ev) {
+      if (std::strcmp(ev, "new") == 0) ++counts.new_;
+      else if (std::strcmp(ev, "changed") == 0) ++counts.changed;
+      else if (std::strcmp(ev, "moved") == 0) ++counts.moved;
+    }
     if (!w.f.info.warning.empty()) {
-      // Usable file with a problem (e.g. garbage EXIF offsets): registered, and reported as an error event.
-      ++counts.errors;
+      // A usable file with a problem (e.g. garbage EXIF offsets): registered, and reported as a warning event that
+      // carries every field of the file's event plus what happened to it ("change"), so that it flows on to
+      // facecat-detect. Not a failed input: the exit code stays 0.
+      ++counts.warnings;
       spdlog::warn("{}: {}", util::printable(w.st.path), w.f.info.warning);
-      json e = event_for("error", w, id);
+      json e = event_for("warning", w, id);
       e["reason"] = w.f.info.warning;
-      e["registered"] = true;
+      e["change"] = ev ? ev : "touched";
+      if (!moved_from.empty()) put_path(e, moved_from, "from");
+      if (!w.known && moved_from.empty()) {
+        if (auto dup = find_duplicate(find_dup, w.f.hash, id)) e["duplicate_of"] = *dup;
+      }
       emit(e);
       return;
     }
     if (!ev) return;
-    if (std::strcmp(ev, "new") == 0) ++counts.new_;
-    else if (std::strcmp(ev, "changed") == 0) ++counts.changed;
-    else if (std::strcmp(ev, "moved") == 0) ++counts.moved;
     json e = event_for(ev, w, id);
     if (!moved_from.empty()) put_path(e, moved_from, "from");
     emit(e);

@@ -24,8 +24,8 @@ struct Options {
 };
 
 struct Counts {
-  uint64_t seen = 0, new_ = 0, changed = 0, moved = 0, missing = 0, errors = 0, unchanged = 0, skipped = 0,
-           pruned = 0, bytes_hashed = 0;
+  uint64_t seen = 0, new_ = 0, changed = 0, moved = 0, missing = 0, errors = 0, warnings = 0, unchanged = 0,
+           skipped = 0, pruned = 0, bytes_hashed = 0;
   nlohmann::json to_json() const;
 };
 

@@ -1,11 +1,15 @@
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "catalog/catalog.hpp"
 #include "catalog/merge.hpp"
+#include "core/privacy.hpp"
 #include "faces_store/ingest.hpp"
 #include "faces_store/pipeline.hpp"
 #include "faces_store/store.hpp"
@@ -25,13 +29,16 @@ namespace {
 json stats(catalog::Db& db) {
   json out = {{"event", "stats"}};
   json files = json::object();
-  auto s = db.prepare("SELECT kind, status, count(*), sum(size), sum(error IS NOT NULL) FROM files "
-                      "GROUP BY kind, status ORDER BY kind, status");
+  // with_error: unusable files (files.error); with_warning: usable files with a problem (files.warning, e.g.
+  // corrupt EXIF), which are described like any other.
+  auto s = db.prepare("SELECT kind, status, count(*), sum(size), sum(error IS NOT NULL), "
+                      "sum(error IS NULL AND warning IS NOT NULL) FROM files GROUP BY kind, status ORDER BY kind, status");
   int64_t total = 0;
   while (s.step()) {
     files[s.text(0)][s.text(1)] = s.i64(2);
     files[s.text(0)]["bytes"] = files[s.text(0)].value("bytes", int64_t{0}) + s.i64(3);
     files[s.text(0)]["with_error"] = files[s.text(0)].value("with_error", int64_t{0}) + s.i64(4);
+    files[s.text(0)]["with_warning"] = files[s.text(0)].value("with_warning", int64_t{0}) + s.i64(5);
     total += s.i64(2);
   }
   out["files"] = files;
@@ -39,6 +46,20 @@ json stats(catalog::Db& db) {
   out["duplicates"] = db.scalar_int("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL").value_or(0);
   out["faces"] = db.scalar_int("SELECT count(*) FROM faces").value_or(0);
   out["people"] = db.scalar_int("SELECT count(*) FROM people").value_or(0);
+  // Privacy audit: where the descriptors (biometric data) came from, people left without any, erased-and-blocked.
+  {
+    json by = json::object();
+    auto d = db.prepare(
+        "SELECT coalesce((SELECT origin FROM files WHERE files.hash = f.file_hash ORDER BY files.id LIMIT 1), "
+        "'unknown') AS o, count(*) FROM faces f WHERE f.descriptor IS NOT NULL GROUP BY o ORDER BY o");
+    while (d.step()) by[d.text(0)] = d.i64(1);
+    out["descriptors_by_source"] = by;
+  }
+  out["people_without_descriptors"] =
+      db.scalar_int("SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id "
+                    "AND f.descriptor IS NOT NULL AND coalesce(f.assignment, '') <> 'rejected')")
+          .value_or(0);
+  out["blocked_faces"] = db.scalar_int("SELECT count(*) FROM blocked_faces").value_or(0);
   out["scans"] = db.scalar_int("SELECT count(*) FROM scans").value_or(0);
   out["schema_version"] = db.scalar_int("PRAGMA user_version").value_or(0);
   return out;
@@ -82,7 +103,12 @@ int catalog_main(int argc, char** argv) {
   CommonOptions common;
   add_common_options(app, common);
   auto* st = app.add_subcommand("stats", "counts of files by kind and status, faces and people (JSON)");
-  auto* ck = app.add_subcommand("check", "PRAGMA integrity_check plus facecat's invariants; exit 1 when not clean");
+  auto* ck = app.add_subcommand("check", "PRAGMA integrity_check plus facecat's invariants (exit 1 when not clean); "
+                                          "also warns about biometric files that others may read (privacy.mode)");
+  bool fix_permissions = false;
+  ck->add_flag("--fix-permissions", fix_permissions,
+               "remove the permission bits that privacy.mode keeps from others from the catalog, crops, chips, "
+               "frames, VK photos and logs");
   auto* mg = app.add_subcommand("migrate", "upgrade the catalog's schema to this facecat's version");
   auto* fg = app.add_subcommand("forget", "remove a video's scene tasks, segments, frames (rows and files) and the "
                                           "faces and crops found on those frames");
@@ -146,7 +172,28 @@ int catalog_main(int argc, char** argv) {
       spdlog::error("{}: {}", cfg.get("catalog.path"), p);
       emit(json{{"event", "problem"}, {"problem", p}});
     }
-    emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problems", problems.size()}});
+    // Biometric files that others may read: warnings (they do not make the catalog unusable), or fixed.
+    size_t readable = 0, fixed = 0;
+    for (const auto& f : check_permissions(cfg, fix_permissions)) {
+      char from[8], to[8];
+      std::snprintf(from, sizeof from, "%04o", f.mode);
+      std::snprintf(to, sizeof to, "%04o", f.fixed);
+      json e = {{"event", f.fixed ? "fixed" : "warning"}, {"mode", from}};
+      put_path(e, f.path.string());
+      if (f.fixed) {
+        e["fixed_mode"] = to;
+        ++fixed;
+        spdlog::info("{}: permissions {} -> {}", util::printable(f.path.string()), from, to);
+      } else {
+        e["reason"] = "others may read this biometric file (privacy.mode = " + cfg.get("privacy.mode") + ")" +
+                      (f.error.empty() ? "; fix with facecat-catalog check --fix-permissions" : ": " + f.error);
+        ++readable;
+        spdlog::warn("{}: mode {}: {}", util::printable(f.path.string()), from, e["reason"].get<std::string>());
+      }
+      emit(e);
+    }
+    emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problems", problems.size()},
+              {"readable_by_others", readable}, {"permissions_fixed", fixed}});
     return problems.empty() ? exit_code::ok : exit_code::some_failed;
   }
   if (fg->parsed()) {
@@ -190,9 +237,20 @@ int catalog_main(int argc, char** argv) {
       if (f == "-") {
         c = faces_store::ingest_stream(cat.db(), std::cin, f, sink);
       } else {
-        std::ifstream in(f, std::ios::binary);
-        if (!in) {
-          spdlog::error("{}: cannot open", f);
+        std::error_code ec;
+        std::string why;
+        if (std::filesystem::is_directory(f, ec)) why = "a folder, not a JSONL file (pass the files in it, e.g. " + f + "/*.jsonl)";
+        std::ifstream in;
+        if (why.empty()) {
+          in.open(f, std::ios::binary);
+          if (!in) why = std::string("cannot open: ") + std::strerror(errno);
+        }
+        if (!why.empty()) {
+          spdlog::error("{}: {}", util::printable(f), why);
+          json e = {{"event", "error"}};
+          put_path(e, f);
+          e["reason"] = why;
+          emit(e);
           ++total.bad_lines;
           continue;
         }

@@ -8,6 +8,7 @@
 
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
+#include "core/owned_dir.hpp"
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/tool.hpp"
@@ -218,6 +219,11 @@ int detect_main(int argc, char** argv) {
   o.chips_dir = cfg.get_path("faces.chips_path");
   if (!o.chips_dir.empty() && !pl.params.landmarks)
     spdlog::warn("pipeline '{}' has no landmarks, so there are no aligned chips to export", name);
+  // Crops and chips go only into folders that are facecat's (a marker; ARCHITECTURE.md, "What facecat deletes").
+  if (!o.crops_dir.empty())
+    value_or_throw(claim_output_dir(o.crops_dir, OwnedDirKind::Crops, "faces.CroppedFacesPath"));
+  if (!o.chips_dir.empty() && pl.params.landmarks)
+    value_or_throw(claim_output_dir(o.chips_dir, OwnedDirKind::Chips, "--chips (faces.chips_path)"));
 
   // --- the input ------------------------------------------------------------------------------------------------
   std::vector<detect::Input> list;
@@ -282,6 +288,8 @@ int detect_main(int argc, char** argv) {
         if (!f.chip_path.empty()) f.chip_path = pmap.back(f.chip_path);
       }
     }
+    // Faces a person had erased with --block: neither printed nor stored (catalog mode; ingest drops them too).
+    if (writer && r.error.empty()) faces_store::drop_blocked_faces(cat->db(), r);
     if (!r.error.empty()) {
       ++failed;
       spdlog::error("{}: {}", util::utf8_lossy(r.file), r.error);

@@ -104,7 +104,14 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     c.people = names_of(img);
 
     std::optional<std::string> existing;
+    // A new sidecar is as readable as its photo (it sits beside it, for digiKam), whatever privacy.mode says; an
+    // existing one keeps its permissions.
     int mode = 0644;
+    bool exact_mode = false;
+    if (struct stat pst {}; !has_existing && ::stat(img.path.c_str(), &pst) == 0) {
+      mode = static_cast<int>(pst.st_mode & 0666);
+      exact_mode = true;
+    }
     if (has_existing) {
       auto t = util::read_file(side, 64u << 20);
       if (!t) {
@@ -131,6 +138,7 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
         report_error(side, w.error().message, errors);
         continue;
       }
+      if (exact_mode) (void)::chmod(side.c_str(), static_cast<mode_t>(mode));
       status = existing ? "updated" : "created";
       ++(existing ? updated : created);
     }

@@ -4,6 +4,7 @@
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
+#include "people/erase.hpp"
 #include "people/people.hpp"
 #include "tools/common.hpp"
 #include "tools/people_tool.hpp"
@@ -41,6 +42,18 @@ int people_main(int argc, char** argv) {
   reject->add_option("TARGET", refs, "f<id>, c<id> or p<id>...")->required();
   auto* forget = app.add_subcommand("forget", "delete a person and its sources; its faces become nobody's");
   forget->add_option("TARGET", refs, "p<id>, c<id> or a name...")->required();
+  auto* erase = app.add_subcommand(
+      "erase", "remove a person for good: the person, every descriptor, landmark and quality row of their faces, their "
+               "crops, chips and report thumbnails and the search index files; then overwrite the freed catalog pages");
+  people::EraseOptions eo;
+  std::string report_dir;
+  erase->add_option("REF", target, "a name, p<id>, c<cluster> or vk:<VK id>")->required();
+  erase->add_flag("--block", eo.block,
+                  "keep the file hash and box of each erased face (no biometric data), so that detect, ingest and "
+                  "merge never store those faces again");
+  erase->add_flag("--vk", eo.vk, "also the person's VK profile rows and downloaded profile photos");
+  erase->add_flag("--dry-run", eo.dry_run, "only count what would be removed");
+  erase->add_option("--report", report_dir, "a facecat report folder whose thumbnails of these faces go too");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -55,6 +68,21 @@ int people_main(int argc, char** argv) {
     return exit_code::ok;
   }
   auto cat = open_catalog(cfg, catalog::Mode::Write);
+  if (erase->parsed()) {
+    eo.chips_dir = cfg.get_path("faces.chips_path");
+    eo.report_dir = report_dir;
+    auto r = value_or_throw(people::erase(cat, target, eo));
+    for (const auto& e : r.disk_errors) spdlog::warn("{}", e);
+    json e = r.to_json();
+    if (eo.dry_run) e["event"] = "would_erase";
+    emit(e);
+    spdlog::info("{} {}: {} face(s), {} crop(s), {} chip(s), {} thumbnail(s), {} index file(s), {} VK photo file(s); "
+                 "{:.2f} s in the catalog, {:.2f} s rewriting its pages",
+                 eo.dry_run ? "would erase" : "erased", r.name.empty() ? "p" + std::to_string(r.person) : r.name,
+                 r.removed["faces"], r.removed["crops"], r.removed["chips"], r.removed["thumbnails"],
+                 r.removed["index_files"], r.removed["vk_photo_files"], r.seconds_delete, r.seconds_vacuum);
+    return r.disk_errors.empty() ? exit_code::ok : exit_code::some_failed;
+  }
   auto& db = cat.db();
   catalog::Transaction tx(db);
   std::vector<json> out;

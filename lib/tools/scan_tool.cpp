@@ -62,9 +62,9 @@ int scan_main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   auto counts = scan::run(cat, opts, [](const json& e) { emit(e); });
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("{} files: {} new, {} changed, {} moved, {} missing, {} errors, {} unchanged, {} skipped in {:.2f} s",
-               counts.seen, counts.new_, counts.changed, counts.moved, counts.missing, counts.errors,
-               counts.unchanged, counts.skipped, secs);
+  spdlog::info("{} files: {} new, {} changed, {} moved, {} missing, {} errors, {} warnings, {} unchanged, {} skipped "
+               "in {:.2f} s", counts.seen, counts.new_, counts.changed, counts.moved, counts.missing, counts.errors,
+               counts.warnings, counts.unchanged, counts.skipped, secs);
   return counts.errors ? exit_code::some_failed : exit_code::ok;
 }
 

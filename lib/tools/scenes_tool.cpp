@@ -12,12 +12,14 @@
 #include "catalog/catalog.hpp"
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
+#include "core/owned_dir.hpp"
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/tool.hpp"
 #include "tools/common.hpp"
 #include "util/atomic_file.hpp"
 #include "util/hash.hpp"
+#include "media/sniff.hpp"
 #include "util/text.hpp"
 #include "video/decode_bench.hpp"
 #include "video/scenes.hpp"
@@ -45,6 +47,23 @@ struct RunSettings {
   bool progress = false;
   std::string params;      // canonical JSON of opts.params()
 };
+
+// Why a path cannot be split into scenes before anything is decoded or registered ("" when it looks like a video):
+// the kind comes from the content, as in facecat-scan, and a photo is pointed to facecat-detect.
+std::string not_a_video(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return "a folder, not a video (pass the video files)";
+  auto head = util::read_file_head(path, 4096);
+  if (!head) {
+    auto m = head.error().message;  // "<path>: <reason>": the path is already in the line
+    return m.rfind(path + ": ", 0) == 0 ? m.substr(path.size() + 2) : m;
+  }
+  if (head->empty()) return "empty file";
+  auto s = media::sniff(*head);
+  if (s.kind == media::Kind::Video) return "";
+  if (s.kind == media::Kind::Image) return "a " + s.format + " image, not a video: facecat-detect finds the faces in photos";
+  return "not a video file (unknown content)";
+}
 
 void report_error(const std::string& path, const std::string& reason, int64_t task_id = 0) {
   spdlog::error("{}: {}", util::printable(path), reason);
@@ -314,11 +333,13 @@ int scenes_main(int argc, char** argv) {
   rs.stats = stats;
   rs.frames = !no_frames;
   o.keep_frames = rs.frames && o.frame_memory > 0;
+  // Frames go only into a folder that is facecat's (a marker; ARCHITECTURE.md, "What facecat deletes").
+  if (rs.frames && decode_only.empty())
+    value_or_throw(claim_output_dir(rs.out, OwnedDirKind::Frames, "--out (video.frames_dir)"));
   if (o.keep_frames) {
     // The frames' folder also takes the spill file of a long video's ready JPEGs (an unnamed temp file).
     std::error_code ec;
-    fs::create_directories(rs.out, ec);
-    if (!ec) o.spill_dir = rs.out;
+    if (fs::is_directory(rs.out, ec)) o.spill_dir = rs.out;
     o.jpeg_memory = o.frame_memory / 8;
   }
   rs.progress = fancy_stderr() && !common.quiet;
@@ -327,12 +348,18 @@ int scenes_main(int argc, char** argv) {
   for (const auto& v : videos) {
     Job j;
     j.path = fs::absolute(v).lexically_normal().string();
+    j.error = not_a_video(j.path);
     jobs.push_back(std::move(j));
   }
 
   if (!decode_only.empty()) {
     int failed = 0;
     for (const auto& j : jobs) {
+      if (!j.error.empty()) {
+        report_error(j.path, j.error);
+        ++failed;
+        continue;
+      }
       auto r = video::decode_only(j.path, decode_only, o.threads);
       if (!r) {
         if (r.error().code == exit_code::usage) throw Fatal(r.error());
@@ -354,6 +381,7 @@ int scenes_main(int argc, char** argv) {
     cat.emplace(open_catalog(cfg, catalog::Mode::Write));
     catalog::Transaction tx(cat->db());
     for (auto& j : jobs) {
+      if (!j.error.empty()) continue;
       auto f = video::ensure_video_file(cat->db(), j.path);
       if (!f) {
         j.error = f.error().message;

@@ -6,6 +6,7 @@
 
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
+#include "core/owned_dir.hpp"
 #include "core/tool.hpp"
 #include "tools/common.hpp"
 #include "util/atomic_file.hpp"
@@ -66,6 +67,8 @@ int fetch_cmd(const Config& cfg, vk::FetchOptions opts, const std::string& max_a
   opts.max_age_s = *age;
   opts.use_execute = !no_execute;
   if (opts.out.empty()) opts.out = cfg.get_path("vk.photos_dir");
+  // Photos go only into a folder that is facecat's (a marker; ARCHITECTURE.md, "What facecat deletes").
+  value_or_throw(claim_output_dir(opts.out, OwnedDirKind::VkPhotos, "--out (vk.photos_dir)"));
   vk::Api api(api_options(cfg, false));
   vk::DownloaderOptions dl;
   dl.concurrency = std::max<int>(1, static_cast<int>(cfg.get_int("vk.download_concurrency")));

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -80,17 +81,41 @@ int remove_atomic_temps(const std::filesystem::path& dir) {
   return removed;
 }
 
-AtomicFile::AtomicFile(std::filesystem::path target, std::filesystem::path tmp, int fd)
-    : target_(std::move(target)), tmp_(std::move(tmp)), fd_(fd) {}
+AtomicFile::AtomicFile(std::filesystem::path target, std::filesystem::path tmp, int fd, bool direct)
+    : target_(std::move(target)), tmp_(std::move(tmp)), fd_(fd), direct_(direct) {}
 
 AtomicFile::AtomicFile(AtomicFile&& o) noexcept
-    : target_(std::move(o.target_)), tmp_(std::move(o.tmp_)), fd_(o.fd_), committed_(o.committed_) {
+    : target_(std::move(o.target_)), tmp_(std::move(o.tmp_)), fd_(o.fd_), committed_(o.committed_),
+      direct_(o.direct_) {
   o.fd_ = -1;
   o.committed_ = true;  // the moved-from object owns nothing
 }
 
-Result<AtomicFile> AtomicFile::create(const std::filesystem::path& target, int mode) {
+Result<AtomicFile> AtomicFile::create(const std::filesystem::path& target_in, int mode) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::filesystem::path target = target_in;
+  struct stat st {};
+  if (::lstat(target.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    // Written through: the file the link points to is replaced, never the link.
+    char* real = ::realpath(target.c_str(), nullptr);
+    if (!real)
+      return make_error(target.string() + " is a symbolic link to a missing file (" + errno_text(errno) +
+                        "); facecat writes through links but does not replace them");
+    target = real;
+    std::free(real);
+  }
+  int keep_mode = -1;  // an existing file keeps its permissions (facecat never re-permissions a file silently)
+  if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) keep_mode = static_cast<int>(st.st_mode & 07777);
+  if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) return make_error(target.string() + " is a folder, not a file");
+    if (S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode))
+      return make_error(target.string() + " is a " + (S_ISBLK(st.st_mode) ? "block device" : "socket") +
+                        "; facecat writes only regular files, character devices and FIFOs");
+    // A character device or a FIFO (/dev/null, /dev/stdout, a named pipe): written in place, never replaced.
+    int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return make_error("cannot open " + target.string() + ": " + errno_text(errno));
+    return AtomicFile(target, {}, fd, true);
+  }
   auto dir = target.parent_path();
   if (dir.empty()) dir = ".";
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -103,6 +128,7 @@ Result<AtomicFile> AtomicFile::create(const std::filesystem::path& target, int m
     auto tmp = dir / name;
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd >= 0) {
+      if (keep_mode >= 0) (void)::fchmod(fd, static_cast<mode_t>(keep_mode));
       register_temp_file(tmp);
       return AtomicFile(target, tmp, fd);
     }
@@ -113,7 +139,7 @@ Result<AtomicFile> AtomicFile::create(const std::filesystem::path& target, int m
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) {
+  if (!committed_ && !direct_) {
     ::unlink(tmp_.c_str());
     unregister_temp_file(tmp_);
   }
@@ -136,6 +162,13 @@ Result<void> AtomicFile::write(const void* data, size_t n) {
 Result<void> AtomicFile::write(std::string_view data) { return write(data.data(), data.size()); }
 
 Result<void> AtomicFile::commit() {
+  if (direct_) {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    committed_ = true;
+    if (rc != 0) return make_error("cannot close " + target_.string() + ": " + errno_text(errno));
+    return {};
+  }
   if (::fsync(fd_) != 0) return make_error("cannot sync " + tmp_.string() + ": " + errno_text(errno));
   if (::close(fd_) != 0) {
     fd_ = -1;
@@ -177,6 +210,32 @@ Result<std::string> read_file(const std::filesystem::path& p, size_t max_bytes) 
     out.append(buf, static_cast<size_t>(r));
   }
   ::close(fd);
+  return out;
+}
+
+Result<std::string> read_file_head(const std::filesystem::path& p, size_t n) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return make_error(p.string() + ": " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(p.string() + ": not a regular file");
+  }
+  std::string out(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::read(fd, out.data() + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      ::close(fd);
+      return make_error(p.string() + ": " + errno_text(e));
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  out.resize(got);
   return out;
 }
 

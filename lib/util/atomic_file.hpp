@@ -1,5 +1,11 @@
 // Write a file through a temp file in the same folder and rename it into place on commit() (ccache's AtomicFile).
 // The destructor does not commit: a file that was not committed never becomes visible, half-written or not.
+// Only regular files are replaced this way:
+//  - a target that is a character device or a FIFO (/dev/null, /dev/stdout, a named pipe) is written directly, in
+//    place, and never replaced; a block device, a socket or a folder is refused;
+//  - a target that is a symbolic link is written through to the file it points to (atomically there, beside that
+//    file); the link itself is never replaced. A link to nothing is refused.
+// A new file gets `mode` less the umask; a file that is replaced keeps the permissions it had.
 #pragma once
 #include <cstdio>
 #include <filesystem>
@@ -25,15 +31,18 @@ class AtomicFile {
   const std::filesystem::path& temp_path() const { return tmp_; }
 
  private:
-  AtomicFile(std::filesystem::path target, std::filesystem::path tmp, int fd);
+  AtomicFile(std::filesystem::path target, std::filesystem::path tmp, int fd, bool direct = false);
   std::filesystem::path target_, tmp_;
   int fd_ = -1;
   bool committed_ = false;
+  bool direct_ = false;  // writing a device or FIFO in place: no temp file, no rename
 };
 
 // Convenience: write the whole content atomically.
 Result<void> write_file_atomic(const std::filesystem::path& target, std::string_view data, int mode = 0644);
 Result<std::string> read_file(const std::filesystem::path& p, size_t max_bytes = 1u << 30);
+// The first n bytes of a file (fewer when it is shorter): for sniffing a file's kind from its content.
+Result<std::string> read_file_head(const std::filesystem::path& p, size_t n);
 
 // AtomicFile's temp names: ".<target name>.tmp.<16 hex digits>".
 bool is_atomic_temp_name(std::string_view file_name);

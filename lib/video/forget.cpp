@@ -66,10 +66,15 @@ Result<ForgetResult> forget_video(Db& db, const std::string& path) {
   ForgetResult r;
   int64_t& file_id = r.file_id;
   {
-    auto q = db.prepare("SELECT id FROM files WHERE path = ?1");
+    auto q = db.prepare("SELECT id, kind, origin FROM files WHERE path = ?1");
     q.bind_blob(1, path);
     if (!q.step()) return make_error("not in the catalog");
     file_id = q.i64(0);
+    if (q.text(1) != "video") {
+      std::string what = q.text(1) == "image" ? "an image" : "not a video file";
+      what += ", not a video: facecat-catalog forget removes a video's scenes and frames; nothing was changed";
+      return make_error(what);
+    }
   }
   {
     catalog::Transaction tx(db);

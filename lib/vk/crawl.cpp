@@ -766,10 +766,12 @@ FetchStats Crawler::run() {
   std::error_code ec;
   fs::create_directories(o_.out, ec);
   if (ec) throw Fatal("cannot create " + o_.out.string() + ": " + ec.message(), exit_code::some_failed);
-  // Leftover temp files from a killed run (AtomicFile's hidden ".<name>.tmp.<hex>").
+  // Leftover temp files from a killed run: exactly AtomicFile's ".<name>.tmp.<16 hex>", regular files only, in a
+  // folder that carries facecat's marker (vk_tool claims it before the crawl).
   for (const auto& de : fs::directory_iterator(o_.out, ec)) {
-    auto n = de.path().filename().string();
-    if (n.size() > 1 && n[0] == '.' && n.find(".tmp.") != std::string::npos) fs::remove(de.path(), ec);
+    std::error_code e2;
+    if (util::is_atomic_temp_name(de.path().filename().string()) && de.is_regular_file(e2) && !de.is_symlink(e2))
+      fs::remove(de.path(), e2);
   }
   // Photos listed but not downloaded by an earlier run go first.
   queue_pending_downloads();

@@ -1,10 +1,11 @@
 """SIGKILL in the middle of a catalog-mode facecat-detect run, then a re-run: every file has exactly one
 detection, no face is duplicated or missing (against an uninterrupted stdin-mode run), facecat-catalog check is
 clean and no temp crop is left behind."""
+import fcntl
 import os
 import signal
+import sqlite3
 import subprocess
-import time
 
 from detect_fixture import PHOTOS, env_for, faces_by_key, make_tree, rows, temp_files
 from facecat_test import TempDir, check, check_eq, check_locale, clean_env, finish, run, tool
@@ -14,9 +15,10 @@ check_locale()
 with TempDir() as tmp:
     home = os.path.join(tmp, "home")
     photos = os.path.join(tmp, "photos")
-    # Several copies with distinct content (a trailing byte after EOI changes the hash, not the pixels).
+    # Several copies with distinct content (a trailing byte after EOI changes the hash, not the pixels): more than
+    # one writer batch (16 files), so the first commit comes before the last file however fast the machine is.
     files = []
-    for i in range(2):
+    for i in range(4):
         for p in make_tree(os.path.join(photos, f"set{i}"), PHOTOS):
             with open(p, "ab") as f:
                 f.write(bytes([i]))
@@ -29,22 +31,26 @@ with TempDir() as tmp:
     ref = run(["facecat-detect", "--stdin", "--no-crops"], home, stdin="\n".join(files) + "\n", env=env)
     check_eq(ref.rc, 0, "reference run (stdin mode)")
     want = faces_by_key(ref.jsonl())
+    out_bytes = len(ref.stdout)
 
-    # Kill as soon as the first batch is committed (polling the catalog), well before the last file.
-    killed_after = None
-    proc = subprocess.Popen([tool("facecat-detect"), "--catalog", cat], stdout=subprocess.DEVNULL,
+    # Kill at a point the test observes, never after a sleep: detect's stdout is a pipe of one page that this test
+    # reads record by record while it polls the catalog (read-only). Once a commit is seen it stops reading, so
+    # detect blocks on its next record within a page of output and cannot reach its last commit, however fast or
+    # slow the machine is. Every file gives a record, and what is left after the first commit (at most 16 files
+    # or half a second in) is far more than a page.
+    proc = subprocess.Popen([tool("facecat-detect"), "--catalog", cat], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=clean_env(home, env), cwd=home)
-    deadline = time.time() + 300
-    while proc.poll() is None and time.time() < deadline:
-        try:
-            done = rows(cat, "SELECT count(*) FROM detections")[0][0]
-        except Exception:  # the writer may hold a lock for a moment
-            done = 0
-        if done:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
+    page = fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    check(out_bytes > 4 * page, f"a full run prints much more than the pipe holds ({out_bytes} > 4 x {page} bytes)")
+    ro = sqlite3.connect(f"file:{cat}?mode=ro", uri=True, timeout=30)
+    committed = 0
+    while not committed and proc.stdout.readline():
+        committed = ro.execute("SELECT count(*) FROM detections").fetchone()[0]
+    check(committed > 0, "a commit was observed before detect's output ended")
+    proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
+    ro.close()
     killed_after = rows(cat, "SELECT count(*) FROM detections")[0][0]
     check(proc.returncode == -signal.SIGKILL and 0 < killed_after < len(files),
           f"the run was killed in the middle ({killed_after} of {len(files)} committed)")

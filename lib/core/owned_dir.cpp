@@ -1,0 +1,131 @@
+#include "core/owned_dir.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <regex>
+
+#include "core/exit_codes.hpp"
+#include "util/atomic_file.hpp"
+#include "util/text.hpp"
+
+namespace facecat {
+
+namespace fs = std::filesystem;
+
+const char* owned_dir_kind_name(OwnedDirKind k) {
+  switch (k) {
+    case OwnedDirKind::Report: return "report";
+    case OwnedDirKind::Frames: return "scene frames";
+    case OwnedDirKind::Crops: return "face crops";
+    case OwnedDirKind::Chips: return "face chips";
+    case OwnedDirKind::VkPhotos: return "VK photos";
+  }
+  return "output";
+}
+
+namespace {
+
+Error usage(const std::string& m) { return make_error(m, exit_code::usage); }
+
+// The shape of one entry of a folder that an earlier facecat (before markers) wrote, per kind.
+bool legacy_entry(OwnedDirKind kind, const fs::directory_entry& de) {
+  const std::string n = de.path().filename().string();
+  std::error_code ec;
+  const bool dir = de.is_directory(ec) && !de.is_symlink(ec);
+  const bool file = de.is_regular_file(ec) && !de.is_symlink(ec);
+  if (util::is_atomic_temp_name(n) && file) return true;  // a temp file a killed run left
+  static const std::regex two_hex("[0-9a-f]{2}|xx");
+  static const std::regex frames_dir(".*-[0-9a-f]{8}");
+  static const std::regex vk_photo("[0-9_-]+_[0-9_-]+\\.(jpg|png|webp|gif|bmp|tiff|heic)");
+  static const std::regex report_page("(index|clusters|nobody)(-[0-9]+)?\\.html|person-[0-9]+(-[0-9]+)?\\.html|"
+                                      "match\\.html|style\\.css");
+  switch (kind) {
+    case OwnedDirKind::Crops:
+    case OwnedDirKind::Chips: return dir && std::regex_match(n, two_hex);
+    case OwnedDirKind::Frames: return dir && std::regex_match(n, frames_dir);
+    case OwnedDirKind::VkPhotos: return file && std::regex_match(n, vk_photo);
+    case OwnedDirKind::Report:
+      return (dir && (n == "thumbs" || n == "match")) || (file && std::regex_match(n, report_page));
+  }
+  return false;
+}
+
+// A folder an earlier facecat wrote: every entry has the kind's shape (and a report's index.html has facecat's
+// navigation bar).
+bool legacy_owned(const fs::path& dir, OwnedDirKind kind) {
+  std::error_code ec;
+  int n = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!legacy_entry(kind, *it)) return false;
+    ++n;
+  }
+  if (ec || n == 0) return false;
+  if (kind == OwnedDirKind::Report) {
+    auto index = util::read_file(dir / "index.html", 1 << 22);
+    if (!index || index->find("<nav><a href=\"index.html\">People</a><a href=\"clusters.html\">") == std::string::npos)
+      return false;
+  }
+  return true;
+}
+
+bool is_empty_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::directory_iterator(dir, ec) == fs::directory_iterator() && !ec;
+}
+
+}  // namespace
+
+bool has_owned_dir_marker(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(fs::symlink_status(dir / kOwnedDirMarker, ec));
+}
+
+Result<void> write_owned_dir_marker(const fs::path& dir, OwnedDirKind kind) {
+  std::string text = std::string("This folder holds facecat's ") + owned_dir_kind_name(kind) +
+                     ".\nfacecat deletes or replaces files only in folders that carry this file; remove it to keep "
+                     "facecat from changing anything here.\n";
+  auto w = util::write_file_atomic(dir / kOwnedDirMarker, text);
+  if (!w) return usage("cannot mark " + util::printable(dir.string()) + " as facecat's: " + w.error().message);
+  return {};
+}
+
+std::string protected_folder_reason(const fs::path& dir) {
+  std::error_code ec;
+  const fs::path d = fs::weakly_canonical(fs::absolute(dir), ec).lexically_normal();
+  auto same = [&](const fs::path& p) {
+    std::error_code e2;
+    return fs::equivalent(d, p, e2) && !e2;
+  };
+  if (d == d.root_path()) return "it is the root folder";
+  if (const char* h = std::getenv("HOME"); h && *h && same(h)) return "it is the home folder";
+  const fs::path cwd = fs::current_path(ec);
+  if (!ec) {
+    for (fs::path p = cwd; !p.empty(); p = p.parent_path()) {
+      if (same(p)) return p == cwd ? "it is the current folder" : "it holds the current folder";
+      if (p == p.root_path()) break;
+    }
+  }
+  return "";
+}
+
+Result<void> claim_output_dir(const fs::path& dir, OwnedDirKind kind, const std::string& what) {
+  const std::string shown = util::printable(dir.string());
+  std::error_code ec;
+  const auto st = fs::symlink_status(dir, ec);
+  if (fs::exists(st) && !fs::is_directory(fs::status(dir, ec)))
+    return usage(what + " " + shown + " is not a folder; facecat writes its " + owned_dir_kind_name(kind) +
+                 " into a folder of its own: name a new or empty folder");
+  if (!fs::exists(st)) {
+    fs::create_directories(dir, ec);
+    if (ec) return usage("cannot create " + what + " " + shown + ": " + ec.message());
+    return write_owned_dir_marker(dir, kind);
+  }
+  if (has_owned_dir_marker(dir)) return {};
+  if (is_empty_dir(dir) || legacy_owned(dir, kind)) return write_owned_dir_marker(dir, kind);
+  return usage(what + " " + shown + " is not empty and was not made by facecat (it has no " + kOwnedDirMarker +
+               " file), so facecat will not write its " + owned_dir_kind_name(kind) +
+               " there; name a new or empty folder");
+}
+
+}  // namespace facecat
