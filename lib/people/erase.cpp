@@ -134,6 +134,7 @@ Result<EraseResult> erase(catalog::Catalog& cat, const std::string& ref_text, co
     }
   }
   for (const auto& f : faces) {
+    if (f.own) res.file_hashes.insert(f.hash);
     ++n["faces"];
     n["descriptors"] += f.descriptor;
     n["landmarks"] += f.landmarks;

@@ -7,6 +7,7 @@
 #pragma once
 #include <filesystem>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct EraseResult {
   std::string name;
   std::map<std::string, int64_t> removed;  // counted by kind: faces, descriptors, landmarks, crops, chips, ...
   std::vector<std::string> disk_errors;
+  std::set<std::string> file_hashes;       // the content of the photos their faces were in
   double seconds_delete = 0, seconds_vacuum = 0;
   nlohmann::json to_json() const;
 };

@@ -202,6 +202,21 @@ int run_csv(const Flags& fl, std::vector<ExportImage>& images, int errors) {
 
 }  // namespace
 
+int rewrite_sidecars(catalog::Db& db, const Config& cfg, const std::set<std::string>& hashes, bool compat_names) {
+  SelectOptions so;
+  so.pipeline = cfg.get("faces.pipeline");
+  int errors = 0;
+  auto images = select_faces(db, so, [&](const std::string& p, const std::string& why) { report_error(p, why, errors); });
+  std::error_code ec;
+  std::erase_if(images, [&](const ExportImage& i) {  // only sidecars that exist: none is created here
+    return !hashes.count(i.hash) || !std::filesystem::exists(sidecar_path(i.path, compat_names), ec);
+  });
+  Flags fl;
+  fl.compat_names = compat_names;
+  run_xmp(fl, images, errors);
+  return errors;
+}
+
 int digikam_main(int argc, char** argv) {
   CLI::App app{"facecat-digikam: export people and face regions from the catalog to digiKam.\n"
                "  xmp  write or merge sidecars (photo.jpg.xmp) that digiKam reads with Settings > Metadata > "

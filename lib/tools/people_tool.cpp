@@ -1,10 +1,13 @@
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "catalog/catalog.hpp"
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
 #include "people/erase.hpp"
+#include "tools/digikam_tool.hpp"
 #include "people/people.hpp"
 #include "tools/common.hpp"
 #include "tools/people_tool.hpp"
@@ -54,6 +57,11 @@ int people_main(int argc, char** argv) {
   erase->add_flag("--vk", eo.vk, "also the person's VK profile rows and downloaded profile photos");
   erase->add_flag("--dry-run", eo.dry_run, "only count what would be removed");
   erase->add_option("--report", report_dir, "a facecat report folder whose thumbnails of these faces go too");
+  bool erase_xmp = false, compat_names = false;
+  erase->add_flag("--xmp", erase_xmp,
+                  "also take the regions and People tags facecat wrote for them out of the photos' XMP sidecars "
+                  "(other tools' regions stay)");
+  erase->add_flag("--compat-names", compat_names, "with --xmp: the sidecars are named photo.xmp");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -72,6 +80,10 @@ int people_main(int argc, char** argv) {
     eo.chips_dir = cfg.get_path("faces.chips_path");
     eo.report_dir = report_dir;
     auto r = value_or_throw(people::erase(cat, target, eo));
+    if (erase_xmp && !eo.dry_run) {
+      const int failed = rewrite_sidecars(cat.db(), cfg, r.file_hashes, compat_names);
+      if (failed) r.disk_errors.push_back(std::to_string(failed) + " sidecar(s) could not be rewritten");
+    }
     for (const auto& e : r.disk_errors) spdlog::warn("{}", e);
     json e = r.to_json();
     if (eo.dry_run) e["event"] = "would_erase";

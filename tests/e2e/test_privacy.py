@@ -6,10 +6,12 @@ store those faces again."""
 import base64
 import collections
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
 import stat
+import subprocess
 
 from detect_fixture import rows
 from facecat_test import TempDir, check, check_eq, check_locale, finish, need_testdata, run
@@ -18,6 +20,31 @@ check_locale()
 FR = need_testdata("faces", "face_recognition")
 OBAMA = ["obama.jpg", "obama2.jpg", "obama_small.jpg"]
 OTHERS = [("biden", "biden.jpg"), ("biden", "biden2.jpg"), ("_groups_unlabeled", "two_people.jpg")]
+
+
+FOREIGN_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Other Tool 1.0">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+    xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#" xmlns:stDim="http://ns.adobe.com/xap/1.0/sType/Dimensions#">
+   <mwg-rs:Regions rdf:parseType="Resource">
+    <mwg-rs:AppliedToDimensions stDim:w="1000" stDim:h="800" stDim:unit="pixel"/>
+    <mwg-rs:RegionList><rdf:Bag>
+     <rdf:li rdf:parseType="Resource"><mwg-rs:Name>Foreign Person</mwg-rs:Name><mwg-rs:Type>Face</mwg-rs:Type>
+      <mwg-rs:Area stArea:x="0.1" stArea:y="0.1" stArea:w="0.1" stArea:h="0.125" stArea:unit="normalized"/></rdf:li>
+    </rdf:Bag></mwg-rs:RegionList>
+   </mwg-rs:Regions>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+def region_names(sidecar):
+    out = subprocess.run(["exiftool", "-struct", "-j", "-XMP-mwg-rs:RegionInfo", sidecar], capture_output=True,
+                         check=True).stdout
+    info = json.loads(out.decode("utf-8"))[0]
+    return sorted(r.get("Name") for r in info.get("RegionInfo", {}).get("RegionList", []))
 
 
 def tree_modes(*roots):
@@ -119,6 +146,14 @@ def main():
         r = run(["facecat-people", "name", f"p{pid[0][0]}", "Barack Obama"], home, env=env)
         check_eq(r.rc, 0, "name the person")
         run(["facecat-report", "--out", rep], home, env=env)
+        # sidecars: theirs with facecat's regions, and another tool's region beside them in obama.jpg's
+        run(["facecat-people", "confirm", "Barack Obama"], home, env=env)
+        side = os.path.join(photos, "obama.jpg.xmp")
+        with open(side, "w") as f:
+            f.write(FOREIGN_SIDECAR)
+        r = run(["facecat-digikam", "xmp"], home, env=env)
+        check_eq(r.rc, 0, "xmp export")
+        check_eq(region_names(side), ["Barack Obama", "Foreign Person"], "the sidecar has their region and a foreign one")
         theirs = rows(cat, f"SELECT id, file_hash, descriptor, crop_path FROM faces WHERE person_id = {pid[0][0]}")
         needles = [x[2] for x in theirs[:2]]
         recs = [base64.b64decode(r["descriptor"]) for r in det.jsonl() if r.get("descriptor")]
@@ -128,16 +163,20 @@ def main():
         check(any(p.startswith(catdir) for p in before), f"before the erase the catalog's folder holds them ({before})")
         others_before = rows(cat, f"SELECT id, file_hash, x, y, w, h, descriptor FROM faces WHERE person_id IS NOT "
                                   f"{pid[0][0]} OR person_id IS NULL ORDER BY id")
-        photos_before = digest([os.path.join(photos, n) for n in os.listdir(photos)])
+        photo_names = [n for n in os.listdir(photos) if not n.endswith(".xmp")]
+        photos_before = digest([os.path.join(photos, n) for n in photo_names])
         thumbs = [os.path.join(rep, "thumbs", f"{x[0]}.jpg") for x in theirs]
         check(all(os.path.exists(t) for t in thumbs), "their report thumbnails exist")
         r = run(["facecat-people", "erase", "Barack Obama", "--dry-run"], home, env=env)
         check(r.rc == 0 and r.jsonl()[0]["removed"]["faces"] == len(theirs) and holders(needles, where) == before,
               "--dry-run counts what would go and changes nothing")
-        r = run(["facecat-people", "erase", "Barack Obama", "--block", "--report", rep], home, env=env)
+        r = run(["facecat-people", "erase", "Barack Obama", "--block", "--report", rep, "--xmp"], home, env=env)
         check_eq(r.rc, 0, f"erase ({r.stderr[-300:]!r})")
-        removed = r.jsonl()[0]["removed"]
-        print("erase:", r.jsonl()[0])
+        erased = r.events("erased")[0]
+        removed = erased["removed"]
+        print("erase:", erased)
+        check_eq(region_names(side), ["Foreign Person"], "after erase --xmp exiftool reads no region of theirs; the "
+                                                         "other tool's region is still there")
         check(removed["faces"] == removed["descriptors"] == len(theirs) and removed["crops"] == len(theirs)
               and removed["chips"] == len(theirs) and removed["thumbnails"] == len(theirs),
               f"the output counts what was removed by kind ({removed})")
@@ -145,7 +184,7 @@ def main():
                                                  "chips and report folders holds their descriptors")
         check(not any(os.path.exists(x[3]) for x in theirs) and not any(os.path.exists(t) for t in thumbs),
               "their crops and thumbnails are gone")
-        check_eq(digest([os.path.join(photos, n) for n in os.listdir(photos)]), photos_before,
+        check_eq(digest([os.path.join(photos, n) for n in photo_names]), photos_before,
                  "the photos are byte-identical")
         check_eq(rows(cat, "SELECT id, file_hash, x, y, w, h, descriptor FROM faces ORDER BY id"), others_before,
                  "other people's faces are unchanged")
