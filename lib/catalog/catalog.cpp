@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/exit_codes.hpp"
@@ -60,6 +61,16 @@ Result<Catalog> Catalog::open(const std::filesystem::path& path, const OpenOptio
   if (exists && std::filesystem::is_directory(path, ec))
     return cat_error("catalog " + path.string() + " is a folder, not a catalog file (pass the catalog's .db file, "
                      "e.g. " + (path / "catalog.db").string() + ")");
+  if (exists) {
+    // Not an SQLite file (a photo, a text file): refused before anything is created beside it (the lock file).
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    char head[16] = {0};
+    const size_t got = f ? std::fread(head, 1, sizeof head, f) : 0;
+    if (f) std::fclose(f);
+    if (got > 0 && (got < sizeof head || std::memcmp(head, "SQLite format 3\0", 16) != 0))
+      return cat_error("catalog " + path.string() + " is not a facecat catalog (not an SQLite file); it was not "
+                       "changed");
+  }
   if (opts.mode == Mode::Read && !exists)
     return cat_error("catalog " + path.string() + " does not exist (run facecat-scan first, or pass --catalog)");
   if (opts.mode == Mode::Write) {

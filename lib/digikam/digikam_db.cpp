@@ -252,6 +252,42 @@ class Writer {
     return tags_[name] = id;
   }
 
+  // The person tag of a name, found as person_tag() finds it but never created (-1: there is none).
+  int64_t existing_person_tag(const std::string& raw_name) {
+    std::string name = raw_name;
+    std::replace(name.begin(), name.end(), '/', '\\');
+    auto s = db_.prepare("SELECT tagid FROM TagProperties WHERE property = 'person' AND value = ?1 "
+                         "AND tagid IN (SELECT id FROM Tags) ORDER BY tagid LIMIT 1");
+    s.bind(1, name);
+    if (s.step()) return s.i64(0);
+    return -1;
+  }
+
+  // Takes out the region facecat writes for this face (the person's tag, exactly this rectangle); the image loses
+  // the tag when no region of it is left. False when there was no such region.
+  bool remove_face(int64_t image, int64_t tag, const std::string& rect) {
+    if (tag < 0) return false;
+    auto count = [&](bool same_rect) {
+      auto s = db_.prepare(std::string("SELECT count(*) FROM ImageTagProperties WHERE imageid = ?1 AND tagid = ?2 AND "
+                                       "property = 'tagRegion'") + (same_rect ? " AND value = ?3" : ""));
+      s.bind(1, image).bind(2, tag);
+      if (same_rect) s.bind(3, rect);
+      return s.step() ? s.i64(0) : 0;
+    };
+    const int64_t mine = count(true);
+    if (mine == 0) return false;
+    const int64_t left = count(false) - mine;
+    changes += 1 + (left == 0);
+    if (!dry_) {
+      db_.prepare("DELETE FROM ImageTagProperties WHERE imageid = ?1 AND tagid = ?2 AND property = 'tagRegion' AND "
+                  "value = ?3")
+          .bind_all(image, tag, rect)
+          .run();
+      if (left == 0) db_.prepare("DELETE FROM ImageTags WHERE imageid = ?1 AND tagid = ?2").bind_all(image, tag).run();
+    }
+    return true;
+  }
+
   enum class FaceResult { Added, Present, Conflict };
 
   FaceResult add_face(int64_t image, int64_t tag, const std::string& rect) {
@@ -435,10 +471,15 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
     auto pass = [&](Writer& w, bool report) {
       for (const auto& j : jobs) {
         throw_if_interrupted();
-        int added = 0, present = 0, conflicts = 0;
+        int added = 0, present = 0, conflicts = 0, removed = 0;
         json names = json::array();
         for (const auto& f : j.img->faces) {
           if (f.category != Category::Confirmed || f.name.empty()) continue;
+          if (opts.remove) {
+            removed += w.remove_face(j.image_id, w.existing_person_tag(f.name), db_rect_string(f.display));
+            names.push_back(f.name);
+            continue;
+          }
           int64_t tag = w.person_tag(f.name);
           switch (w.add_face(j.image_id, tag, db_rect_string(f.display))) {
             case Writer::FaceResult::Added: ++added; break;
@@ -455,6 +496,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
         sum.faces_added += added;
         sum.faces_present += present;
         sum.faces_conflict += conflicts;
+        sum.faces_removed += removed;
         json e = {{"event", "db"}};
         put_path(e, j.img->path);
         e["image_id"] = j.image_id;
@@ -462,6 +504,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
         e["added"] = added;
         e["present"] = present;
         e["conflicts"] = conflicts;
+        if (opts.remove) e["removed"] = removed;
         if (opts.dry_run) e["dry_run"] = true;
         on_event(e);
       }

@@ -34,6 +34,10 @@ struct DbOptions {
   std::map<std::string, std::string> volumes;                 // volume uuid -> mount point
   bool check_process = true;                                  // refuse while a digikam process runs
   bool dry_run = false;
+  // Take the given faces' regions out instead of adding them (facecat-people erase --digikam-db): the
+  // ImageTagProperties row with the person's tag and exactly the rectangle facecat writes, and the ImageTags row
+  // when no region of that tag is left on the image. Tags themselves and every other region stay.
+  bool remove = false;
 };
 
 struct DbSummary {
@@ -42,6 +46,7 @@ struct DbSummary {
   int faces_added = 0;       // ImageTagProperties rows added
   int faces_present = 0;     // already there (a second run)
   int faces_conflict = 0;    // the same rectangle already belongs to another person in digiKam
+  int faces_removed = 0;     // remove: regions taken out
   int tags_created = 0;
   std::string backup;        // the backup copy, when one was made
 };

@@ -134,7 +134,10 @@ Result<EraseResult> erase(catalog::Catalog& cat, const std::string& ref_text, co
     }
   }
   for (const auto& f : faces) {
-    if (f.own) res.file_hashes.insert(f.hash);
+    if (f.own) {
+      res.file_hashes.insert(f.hash);
+      res.face_ids.insert(f.id);
+    }
     ++n["faces"];
     n["descriptors"] += f.descriptor;
     n["landmarks"] += f.landmarks;

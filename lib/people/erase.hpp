@@ -32,6 +32,7 @@ struct EraseResult {
   std::map<std::string, int64_t> removed;  // counted by kind: faces, descriptors, landmarks, crops, chips, ...
   std::vector<std::string> disk_errors;
   std::set<std::string> file_hashes;       // the content of the photos their faces were in
+  std::set<int64_t> face_ids;              // their faces (also with dry_run)
   double seconds_delete = 0, seconds_vacuum = 0;
   nlohmann::json to_json() const;
 };

@@ -154,10 +154,11 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
   return errors ? exit_code::some_failed : exit_code::ok;
 }
 
-int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors) {
+int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors, bool remove = false) {
   DbOptions o;
   o.db_path = fl.digikam_db;
   o.dry_run = fl.dry_run;
+  o.remove = remove;
   for (const auto& m : fl.root_map) o.root_map.push_back(value_or_throw(parse_root_map(m)));
   for (const auto& v : fl.volumes) {
     auto eq = v.find('=');
@@ -169,6 +170,7 @@ int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors) {
   json e = {{"event", "db-summary"},       {"images", sum.images_matched}, {"not_in_digikam", sum.images_missing},
             {"faces_added", sum.faces_added}, {"faces_present", sum.faces_present},
             {"conflicts", sum.faces_conflict}, {"tags_created", sum.tags_created}};
+  if (remove) e["faces_removed"] = sum.faces_removed;
   if (!sum.backup.empty()) put_path(e, sum.backup, "backup");
   if (fl.dry_run) e["dry_run"] = true;
   emit(e);
@@ -215,6 +217,21 @@ int rewrite_sidecars(catalog::Db& db, const Config& cfg, const std::set<std::str
   fl.compat_names = compat_names;
   run_xmp(fl, images, errors);
   return errors;
+}
+
+int remove_from_digikam_db(catalog::Db& db, const Config& cfg, const std::set<int64_t>& face_ids,
+                           const std::string& digikam_db, const std::vector<std::string>& root_map) {
+  SelectOptions so;
+  so.pipeline = cfg.get("faces.pipeline");
+  int errors = 0;
+  auto images = select_faces(db, so, [&](const std::string& p, const std::string& why) { report_error(p, why, errors); });
+  for (auto& i : images) std::erase_if(i.faces, [&](const ExportFace& f) { return !face_ids.count(f.face_id); });
+  std::erase_if(images, [](const ExportImage& i) { return i.faces.empty(); });
+  if (images.empty()) return 0;
+  Flags fl;
+  fl.digikam_db = digikam_db;
+  fl.root_map = root_map;
+  return run_db(fl, images, 0, true) == exit_code::ok ? 0 : 1;
 }
 
 int digikam_main(int argc, char** argv) {

@@ -3,6 +3,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "catalog/db.hpp"
 #include "core/config.hpp"
@@ -15,4 +16,10 @@ int digikam_main(int argc, char** argv);
 // faces that are gone is taken out, other tools' regions and fields stay. Used by facecat-people erase --xmp.
 // Returns the number of sidecars that failed.
 int rewrite_sidecars(catalog::Db& db, const Config& cfg, const std::set<std::string>& hashes, bool compat_names);
+
+// Takes the regions that `facecat-digikam db` wrote for these faces out of digiKam's database (closed digiKam, backup
+// first, one transaction; see digikam::DbOptions::remove). Errors (digiKam runs, locked) throw Fatal with exit code 3
+// before anything changes. Returns 0, or 1 when none of the photos was in digiKam's database.
+int remove_from_digikam_db(catalog::Db& db, const Config& cfg, const std::set<int64_t>& face_ids,
+                           const std::string& digikam_db, const std::vector<std::string>& root_map);
 }  // namespace facecat::tools

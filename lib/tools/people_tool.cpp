@@ -62,6 +62,12 @@ int people_main(int argc, char** argv) {
                   "also take the regions and People tags facecat wrote for them out of the photos' XMP sidecars "
                   "(other tools' regions stay)");
   erase->add_flag("--compat-names", compat_names, "with --xmp: the sidecars are named photo.xmp");
+  std::string digikam_db;
+  std::vector<std::string> root_map;
+  erase->add_option("--digikam-db", digikam_db,
+                    "also take the regions facecat-digikam db wrote for them out of this digikam4.db (close digiKam "
+                    "first; a backup is made)");
+  erase->add_option("--root-map", root_map, "with --digikam-db: OLD=NEW as for facecat-digikam db (repeatable)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -79,6 +85,13 @@ int people_main(int argc, char** argv) {
   if (erase->parsed()) {
     eo.chips_dir = cfg.get_path("faces.chips_path");
     eo.report_dir = report_dir;
+    // digiKam's database first (it refuses while digiKam runs): when it cannot be written, nothing is erased.
+    if (!digikam_db.empty() && !eo.dry_run) {
+      people::EraseOptions plan = eo;
+      plan.dry_run = true;
+      auto p = value_or_throw(people::erase(cat, target, plan));
+      remove_from_digikam_db(cat.db(), cfg, p.face_ids, digikam_db, root_map);
+    }
     auto r = value_or_throw(people::erase(cat, target, eo));
     if (erase_xmp && !eo.dry_run) {
       const int failed = rewrite_sidecars(cat.db(), cfg, r.file_hashes, compat_names);

@@ -115,7 +115,8 @@ def cut(data, frac):
 
 
 # ---- the image and video kinds: (file name, bytes or None for special ones, expected outcome) -------------------
-# outcome: ("error", [any of these substrings in the reason]) | ("ok", check function or None) | ("skip", None)
+# outcome: ("error" or "warning", [any of these substrings in the reason]) | ("ok", check function or None) |
+# ("skip", None)
 def media_kinds(m):
     jpg, png, webp, heic = m["b.jpg"], m["b.png"], m["b.webp"], m["b.heic"]
     k = []
@@ -156,18 +157,18 @@ def media_kinds(m):
     k.append(("wrong-magic-elf.png", b"\x7fELF\x02\x01\x01" + b"\0" * 100, ("error", ["not an image or video"])))
     # EXIF
     k.append(("exif-ifd-offset-absurd.jpg", with_exif(jpg, tiff_block([(0x0112, 3, 1, short(1))], ifd_offset=0xFFFFFFF0)),
-              ("error", ["EXIF"])))
+              ("warning", ["EXIF"])))
     for v in (0, 9, 65535):
         k.append((f"exif-orientation-{v}.jpg", with_exif(jpg, tiff_block([(0x0112, 3, 1, short(v))])),
-                  ("error", [f"orientation {v} is out of range"])))
+                  ("warning", [f"orientation {v} is out of range"])))
     k.append(("exif-entry-count-absurd.jpg", with_exif(jpg, tiff_block([(0x0112, 3, 1, short(1))], count=0xFFFF)),
-              ("error", ["claims 65535 entries"])))
+              ("warning", ["claims 65535 entries"])))
     k.append(("exif-value-offset-absurd.jpg",
               with_exif(jpg, tiff_block([(0x010F, 2, 100, struct.pack("<I", 0x7FFFFFF0)), (0x0112, 3, 1, short(1))])),
-              ("error", ["runs past"])))
+              ("warning", ["runs past"])))
     k.append(("exif-ifd-loop.jpg",  # the EXIF sub-IFD pointer leads back to IFD0
               with_exif(jpg, tiff_block([(0x0112, 3, 1, short(1)), (0x8769, 4, 1, struct.pack("<I", 8))], next_ifd=8)),
-              ("error", ["IFD loop"])))
+              ("warning", ["IFD loop"])))
     # names
     k.append((b"name-not-utf8-\xff\xfe.jpg", cut(jpg, 0.6), ("error", ["truncated JPEG"])))
     k.append(("name-with\nnewline.jpg", cut(jpg, 0.6), ("error", ["truncated JPEG"])))
@@ -260,6 +261,12 @@ def main():
                 check_eq(len(logged), 1, f"{shown}: exactly one stderr line names it")
                 if logged:
                     check(any(x in logged[0] for x in expect), f"{shown}: the line gives the reason ({logged[0]!r})")
+            elif outcome == "warning":  # registered and usable: a warning event that flows on to detect
+                warns = [e for e in evs if e["event"] == "warning"]
+                ok = len(warns) == 1 and not errs and any(x in warns[0]["reason"] for x in expect) \
+                    and warns[0].get("kind") == "image" and warns[0].get("change") == "new"
+                check(ok, f"{shown}: one warning event with {expect}, no error ({evs})")
+                check_eq(len(logged), 1, f"{shown}: exactly one stderr line names it")
             elif outcome == "ok":
                 new = [e for e in evs if e["event"] == "new"]
                 check(len(new) == 1 and not errs and (expect is None or expect(new[0])),

@@ -115,6 +115,9 @@ def main():
                     env={"FACECAT_CATALOG": os.path.join(tmp, "vk.db"), "VKAPPS_TOKEN": "vk1.a.test",
                          "FACECAT_VK_API_BASE": "http://127.0.0.1:9/method"})
             refused(r, "vk fetch --out a folder of the user's", [vic, "not empty"], before, vic)
+        r = run(["facecat-scan", photos, "--catalog", os.path.join(vic, "holiday.jpg")], home)
+        check(r.rc == 3 and b"not a facecat catalog" in r.stderr, f"--catalog a photo is refused ({r.stderr[-200:]!r})")
+        check_eq(snapshot(vic), before, "--catalog a photo: the folder is unchanged (no lock file either)")
         # the folders facecat made itself carry the marker and are used again
         frames = os.path.join(tmp, "frames")
         for i in range(2):
