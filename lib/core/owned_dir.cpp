@@ -3,7 +3,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <regex>
+#include <set>
+#include <string_view>
 
 #include "core/exit_codes.hpp"
 #include "util/atomic_file.hpp"
@@ -28,6 +29,40 @@ namespace {
 
 Error usage(const std::string& m) { return make_error(m, exit_code::usage); }
 
+bool all_of(std::string_view s, const char* set) { return !s.empty() && s.find_first_not_of(set) == s.npos; }
+bool ends_with(std::string_view s, std::string_view e) { return s.size() >= e.size() && s.substr(s.size() - e.size()) == e; }
+constexpr const char* kHex = "0123456789abcdef";
+
+// "<digits,_,->_<digits,_,->.<image extension>": photo_basename() of lib/vk plus the extension of its content.
+bool vk_photo_name(std::string_view n) {
+  const auto dot = n.rfind('.');
+  if (dot == n.npos) return false;
+  const auto ext = n.substr(dot + 1);
+  static const std::set<std::string_view> exts = {"jpg", "png", "webp", "gif", "bmp", "tiff", "heic"};
+  const auto stem = n.substr(0, dot);
+  const auto us = stem.find('_');
+  return exts.count(ext) && us != stem.npos && all_of(stem, "0123456789_-") && us > 0 && us + 1 < stem.size();
+}
+
+// A page of the report: index.html, index-2.html, clusters.html, nobody.html, person-12.html, person-12-3.html,
+// match.html, style.css.
+bool report_page_name(std::string_view n) {
+  if (n == "style.css" || n == "match.html") return true;
+  if (!ends_with(n, ".html")) return false;
+  auto stem = n.substr(0, n.size() - 5);
+  for (std::string_view p : {"index", "clusters", "nobody"}) {
+    if (stem == p) return true;
+    if (stem.substr(0, p.size()) == p && stem.size() > p.size() + 1 && stem[p.size()] == '-' &&
+        all_of(stem.substr(p.size() + 1), "0123456789"))
+      return true;
+  }
+  if (stem.substr(0, 7) != "person-") return false;
+  stem = stem.substr(7);
+  const auto dash = stem.find('-');
+  if (dash == stem.npos) return all_of(stem, "0123456789");
+  return all_of(stem.substr(0, dash), "0123456789") && all_of(stem.substr(dash + 1), "0123456789");
+}
+
 // The shape of one entry of a folder that an earlier facecat (before markers) wrote, per kind.
 bool legacy_entry(OwnedDirKind kind, const fs::directory_entry& de) {
   const std::string n = de.path().filename().string();
@@ -35,18 +70,15 @@ bool legacy_entry(OwnedDirKind kind, const fs::directory_entry& de) {
   const bool dir = de.is_directory(ec) && !de.is_symlink(ec);
   const bool file = de.is_regular_file(ec) && !de.is_symlink(ec);
   if (util::is_atomic_temp_name(n) && file) return true;  // a temp file a killed run left
-  static const std::regex two_hex("[0-9a-f]{2}|xx");
-  static const std::regex frames_dir(".*-[0-9a-f]{8}");
-  static const std::regex vk_photo("[0-9_-]+_[0-9_-]+\\.(jpg|png|webp|gif|bmp|tiff|heic)");
-  static const std::regex report_page("(index|clusters|nobody)(-[0-9]+)?\\.html|person-[0-9]+(-[0-9]+)?\\.html|"
-                                      "match\\.html|style\\.css");
   switch (kind) {
     case OwnedDirKind::Crops:
-    case OwnedDirKind::Chips: return dir && std::regex_match(n, two_hex);
-    case OwnedDirKind::Frames: return dir && std::regex_match(n, frames_dir);
-    case OwnedDirKind::VkPhotos: return file && std::regex_match(n, vk_photo);
-    case OwnedDirKind::Report:
-      return (dir && (n == "thumbs" || n == "match")) || (file && std::regex_match(n, report_page));
+    case OwnedDirKind::Chips: return dir && ((n.size() == 2 && all_of(n, kHex)) || n == "xx");
+    case OwnedDirKind::Frames: {  // <stem>-<8 hex>
+      const auto dash = n.rfind('-');
+      return dir && dash != n.npos && dash > 0 && n.size() - dash - 1 == 8 && all_of(n.substr(dash + 1), kHex);
+    }
+    case OwnedDirKind::VkPhotos: return file && vk_photo_name(n);
+    case OwnedDirKind::Report: return (dir && (n == "thumbs" || n == "match")) || (file && report_page_name(n));
   }
   return false;
 }
