@@ -44,11 +44,13 @@ static void cv_threads(int n) { cv::setNumThreads(n); }
 
 static DetectParams params_for(const std::string& mode) {
   DetectParams p;  // "default": facecat's defaults (min_face max(80 px, 2% of the long side))
+  p.detector = "ultraface";  // faces.detector's default (DetectParams' own default is hog)
   if (mode == "baseline") {  // face_recognition: face_locations(img, 1) + face_encodings
     p.min_face = 80;
     p.min_face_fraction = 0;
     p.upsample = 1;
     p.reduced_decode = false;
+    p.detector = "hog";
   } else if (mode == "fixed-80") {
     p.min_face = 80;  // the old default: no size-relative floor
     p.min_face_fraction = 0;

@@ -137,7 +137,12 @@ int main(int argc, char** argv) {
       std::istringstream in(e);
       for (int t; in >> t;) Ts.push_back(t);
     }
-    const std::vector<float> thr = {0.5f, 0.7f, 0.9f, 0.95f};
+    std::vector<float> thr = {0.5f, 0.7f, 0.9f, 0.95f};
+    if (const char* e = std::getenv("PROBE_THR")) {  // e.g. "0.3 0.5 0.7"
+      thr.clear();
+      std::istringstream in(e);
+      for (float t; in >> t;) thr.push_back(t);
+    }
     std::map<int, std::vector<int>> found;
     std::vector<double> rw, rh, dx, dy;
     int faces = 0;
@@ -206,6 +211,7 @@ int main(int argc, char** argv) {
       auto h = a->analyze(path, p);
       if (!h) continue;
       for (const char* det : {"ultraface", "ultraface:fit"}) {
+        if (std::getenv("PROBE_NO_FIT") && std::string(det) == "ultraface:fit") continue;
         DetectParams q = p;
         q.detector = det;
         auto u = a->analyze(path, q);
@@ -229,8 +235,14 @@ int main(int argc, char** argv) {
             continue;
           }
           used[size_t(hit)] = true;
-          if (f.has_descriptor && u->faces[size_t(hit)].has_descriptor)
-            dist[det].push_back(descriptor_distance(f.descriptor, u->faces[size_t(hit)].descriptor));
+          if (f.has_descriptor && u->faces[size_t(hit)].has_descriptor) {
+            const double dd = descriptor_distance(f.descriptor, u->faces[size_t(hit)].descriptor);
+            dist[det].push_back(dd);
+            if (dd > 0.2)
+              std::printf("%s: %s hog face %d,%d size %d vs %d,%d size %d: distance %.3f\n", det, path.c_str(),
+                          f.box.left, f.box.top, f.size, u->faces[size_t(hit)].box.left, u->faces[size_t(hit)].box.top,
+                          u->faces[size_t(hit)].size, dd);
+          }
         }
         for (size_t i = 0; i < u->faces.size(); ++i) {
           const auto& g = u->faces[i];

@@ -38,9 +38,10 @@ struct DetectParams {
   // faces; each proposal is confirmed by HOG on a small crop around it, so boxes keep HOG's geometry (which the
   // landmark model expects). The same faces as "hog" on the test photos (a few boxes one pyramid step apart), for
   // 1.1x less CPU on a 6000x3376 photo and 1.6x less on 12-MP photos (bench/README.md).
-  // "ultraface": UltraFace RFB-320 (a small CNN, OpenCV DNN) over the whole image at a coarse scale; HOG confirms
-  // each face on a small crop (HOG's boxes for the landmark model), and faces HOG cannot confirm (turned, tilted)
-  // are kept when the CNN is very sure of them (Face::hog_box false). lib/face/detector.hpp lists the detectors.
+  // "ultraface": UltraFace RFB-320 (a small CNN, OpenCV DNN) over the whole image at a coarse scale (the smallest
+  // face at 32 px); HOG confirms each face on a small crop (HOG's boxes for the landmark model). Keeping faces HOG
+  // cannot confirm (Face::hog_box false) is built but off: too many false ones (ultraface_detector.cpp).
+  // lib/face/detector.hpp lists the detectors.
   std::string detector = "hog";
 };
 
@@ -62,7 +63,7 @@ struct Face {
   Descriptor descriptor{};
   float blur = 0;            // variance of the Laplacian on the gray chip (lower = blurrier; < ~50 is soft)
   float frontalness = 0;     // 0..1 from the landmarks: 1 = nose centred between the jaw sides
-  bool hog_box = true;       // false: a CNN face HOG did not confirm (score is then the CNN's, 0..1)
+  bool hog_box = true;       // false: a CNN face HOG did not confirm (score is then the CNN's, 0..1; off for now)
   std::string crop_jpeg;     // when DetectParams::keep_crops
   Chip chip;                 // when DetectParams::keep_chips
 };

@@ -3,7 +3,7 @@
 // (chips, crops, quality) → describe. The detect stage is one of:
 //   hog_detector.cpp       "hog": dlib's HOG over the whole image at the min_face scale
 //   tiny_hog_detector.cpp  "tiny+hog": face-api's tiny detector proposes, HOG confirms on crops
-//   ultraface_detector.cpp "ultraface": UltraFace RFB-320 (OpenCV DNN) finds, HOG confirms on crops where it can
+//   ultraface_detector.cpp "ultraface": UltraFace RFB-320 (ultraface.cpp, OpenCV DNN) finds, HOG confirms on crops
 // A detector says at which scale it wants the image (the decode stage picks the JPEG DCT reduction from that),
 // gets that decode, and returns face boxes in full-resolution pixels of the displayed frame. One instance per
 // thread: clone() makes another for a copy of the analyzer.
@@ -85,11 +85,13 @@ std::unique_ptr<Detector> make_hog_detector(std::shared_ptr<const HogModel> hog)
 // scan's own pyramid (scale s_hog) where the face is 88–106 px, so that boxes come in the full scan's sizes.
 // Returns the confirmed HOG boxes after dlib's non-maximum suppression; confirmed[i] says whether prediction i
 // led to a kept box. `det_reduction` is the detection decode's reduction (the crops come from a decode fine
-// enough for the smallest prediction, at most that).
+// enough for the smallest prediction, at most that). extra_adjust[i], when given, is added to HOG's threshold on
+// prediction i's crop.
 Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& hog, const std::vector<DRect>& predicted,
                                                               Decodes& decodes, int det_reduction, double s_hog,
                                                               int full_w, int full_h, double adjust,
-                                                              std::vector<bool>* confirmed = nullptr);
+                                                              std::vector<bool>* confirmed = nullptr,
+                                                              const std::vector<double>* extra_adjust = nullptr);
 // dlib's non-maximum suppression (its overlap tester) over scored boxes, best first.
 std::vector<std::pair<DRect, double>> hog_nms(const HogModel& hog, std::vector<std::pair<DRect, double>> all);
 

@@ -194,7 +194,8 @@ std::unique_ptr<Detector> make_hog_detector(std::shared_ptr<const HogModel> hog)
 Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& hog, const std::vector<DRect>& est,
                                                               Decodes& decodes, int det_reduction, double s_hog,
                                                               int full_w, int full_h, double adjust,
-                                                              std::vector<bool>* confirmed) {
+                                                              std::vector<bool>* confirmed,
+                                                              const std::vector<double>* extra_adjust) {
   if (confirmed) confirmed->assign(est.size(), false);
   if (est.empty()) return std::vector<std::pair<DRect, double>>{};
   double smallest = est.front().w();
@@ -224,7 +225,8 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
     const int rw = int(std::lround(cr.width * k)), rh = int(std::lround(cr.height * k));
     if (rw < 40 || rh < 40) return;
     cv::resize(G, R, cv::Size(rw, rh), 0, 0, k < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-    auto dets = detect_levels(hog, R, cr.width / gx, cr.height / gy, adjust, kVerifyLevels);
+    auto dets = detect_levels(hog, R, cr.width / gx, cr.height / gy, adjust + (extra_adjust ? (*extra_adjust)[i] : 0.0),
+                              kVerifyLevels);
     const double ox = cr.x / gx, oy = cr.y / gy, ecx = e.cx(), ecy = e.cy();
     for (auto& [r, sc] : dets) {
       DRect q{r.l + ox, r.t + oy, r.r + ox, r.b + oy};

@@ -70,10 +70,17 @@ Result<std::vector<UfDetection>> UltraFace::detect_raw(const cv::Mat& bgr, float
   std::vector<UfDetection> out;
   if (bgr.empty() || bgr.type() != CV_8UC3) return make_error("UltraFace: expected an 8-bit BGR image");
   if (bgr.cols < kMinInput || bgr.rows < kMinInput) return out;
-  const int W = bgr.cols, H = bgr.rows;
+  // Padded (bottom/right, black) to a multiple of 64 unless it is the net's own 320×240: then every stride
+  // divides the input and the priors' centres ((i + 0.5) / cells) lie on the cells' centres. Without padding
+  // they drift by up to half a stride across the image (a face's box 4-9% of its size off to the top left).
+  const bool native = bgr.cols == 320 && bgr.rows == 240;
+  const int W = native ? 320 : (bgr.cols + 63) / 64 * 64, H = native ? 240 : (bgr.rows + 63) / 64 * 64;
+  cv::Mat in = bgr;
+  if (W != bgr.cols || H != bgr.rows)
+    cv::copyMakeBorder(bgr, in, 0, H - bgr.rows, 0, W - bgr.cols, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
   std::vector<cv::Mat> outs;
   try {
-    cv::Mat blob = cv::dnn::blobFromImage(bgr, 1.0 / 128, cv::Size(), cv::Scalar(127, 127, 127), /*swapRB=*/true,
+    cv::Mat blob = cv::dnn::blobFromImage(in, 1.0 / 128, cv::Size(), cv::Scalar(127, 127, 127), /*swapRB=*/true,
                                           /*crop=*/false, CV_32F);
     impl_->net.setInput(blob);
     impl_->net.forward(outs, impl_->net.getUnconnectedOutLayersNames());

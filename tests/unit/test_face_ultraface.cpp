@@ -68,7 +68,7 @@ TEST_CASE("ultraface: the cut model and our decoding give the shipped model's bo
 
 TEST_CASE("ultraface: decoded boxes on one photo are pinned", "[face]") {
   require_ultraface();
-  // obama_and_biden.jpg at its own size, one forward pass (any input size), score > 0.7, NMS 0.3
+  // obama_and_biden.jpg at its own size (padded to 2048x1472), one forward pass, score > 0.7, NMS 0.3
   cv::Mat img = cv::imread((test::faces_dir() / "face_recognition/_groups_unlabeled/obama_and_biden.jpg").string());
   REQUIRE_FALSE(img.empty());
   auto uf = load_uf();
@@ -78,13 +78,14 @@ TEST_CASE("ultraface: decoded boxes on one photo are pinned", "[face]") {
   for (const auto& x : *d) got << x.left << " " << x.top << " " << x.right << " " << x.bottom << " " << x.score << "\n";
   WARN(img.cols << "x" << img.rows << ":\n" << got.str());
   struct Pin { float l, t, r, b, s; };
-  const std::vector<Pin> want = {{1107.88f, 349.548f, 1297.26f, 605.809f, 1.0f},
-                                 {732.553f, 369.218f, 920.869f, 653.54f, 1.0f},
-                                 {1596.69f, 1034.74f, 1731.24f, 1199.61f, 0.999853f},
-                                 {169.821f, 154.323f, 291.387f, 328.563f, 0.99015f},
-                                 {1732.61f, 166.941f, 1862.82f, 365.48f, 0.946273f},
-                                 {1789.98f, 1089.21f, 1820.76f, 1153.1f, 0.895271f},
-                                 {317.327f, 748.532f, 511.809f, 1019.18f, 0.892368f}};
+  const std::vector<Pin> want = {{1137.13f, 363.896f, 1326.51f, 620.157f, 1.0f},
+                                 {752.803f, 385.479f, 941.119f, 669.801f, 1.0f},
+                                 {1636.44f, 1070.14f, 1770.99f, 1235.0f, 0.999853f},
+                                 {175.071f, 162.932f, 296.637f, 337.171f, 0.99015f},
+                                 {1776.12f, 174.828f, 1907.35f, 374.298f, 0.953417f},
+                                 {1789.98f, 1098.61f, 1820.76f, 1162.5f, 0.895271f},
+                                 {327.077f, 776.271f, 521.559f, 1046.92f, 0.892368f},
+                                 {1811.98f, 1202.17f, 1974.47f, 1376.89f, 0.859295f}};
   REQUIRE(d->size() == want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     INFO("box " << i);
