@@ -5,6 +5,7 @@
 // confirm (turned, tilted, partly covered) with the predicted box is built but off (kUfKeep).
 // bench/README.md ("ultraface") has the measurements behind each number.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
@@ -55,6 +56,7 @@ class UltraFaceDetector final : public Detector {
     cv::Mat S = D;
     if (std::abs(s_rel - 1.0) > 1e-6)
       cv::resize(D, S, cv::Size(scan_w, scan_h), 0, 0, s_rel < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    const auto t_net = std::chrono::steady_clock::now();
     struct Est { DRect box; float score; };
     std::vector<Est> est;
     for (;;) {
@@ -91,6 +93,7 @@ class UltraFaceDetector final : public Detector {
       S = next;
     }
     out.proposals = int(est.size());
+    const auto t_confirm = std::chrono::steady_clock::now();
     if (!confirm_) {
       for (auto& e : est) out.faces.push_back({e.box, e.score, false});
       return out;
@@ -106,6 +109,10 @@ class UltraFaceDetector final : public Detector {
                                  hog_scale(in.min_face, in.params.upsample), in.full_width, in.full_height,
                                  in.params.adjust_threshold, &confirmed, &extra);
     if (!kept) return kept.error();
+    using ms = std::chrono::duration<double, std::milli>;
+    spdlog::debug("ultraface: net {:.1f} ms ({}x{} first level), HOG confirmation of {} proposals {:.1f} ms",
+                  ms(t_confirm - t_net).count(), scan_w, scan_h, est.size(),
+                  ms(std::chrono::steady_clock::now() - t_confirm).count());
     for (auto& [r, s] : *kept) out.faces.push_back({r, s, true});
     for (size_t i = 0; i < est.size(); ++i)
       if (!confirmed[i] && est[i].score >= kUfKeep && est[i].box.w() >= in.min_face) {
