@@ -44,16 +44,18 @@ static void cv_threads(int n) { cv::setNumThreads(n); }
 
 static DetectParams params_for(const std::string& mode) {
   DetectParams p;  // "default": facecat's defaults (min_face max(80 px, 2% of the long side))
+  p.detector = "ultraface";  // faces.detector's default (DetectParams' own default is hog)
   if (mode == "baseline") {  // face_recognition: face_locations(img, 1) + face_encodings
     p.min_face = 80;
     p.min_face_fraction = 0;
     p.upsample = 1;
     p.reduced_decode = false;
+    p.detector = "hog";
   } else if (mode == "fixed-80") {
     p.min_face = 80;  // the old default: no size-relative floor
     p.min_face_fraction = 0;
     p.detector = "hog";
-  } else if (mode == "hog" || mode == "tiny+hog") {
+  } else if (mode == "hog" || mode == "tiny+hog" || mode == "ultraface") {
     p.detector = mode;  // the default's scale, with this detector
   }
   return p;
@@ -192,7 +194,7 @@ int main(int argc, char** argv) {
   for (auto& b : base.faces)
     if (std::max(b.width(), b.height()) >= min_size) ref.push_back(b);
   const char* only = std::getenv("BENCH_MODES");  // e.g. "default hog": run only these facecat modes
-  for (const char* mode : {"default", "hog", "tiny+hog", "fixed-80"}) {
+  for (const char* mode : {"default", "hog", "tiny+hog", "ultraface", "fixed-80"}) {
     if (only && (" " + std::string(only) + " ").find(" " + std::string(mode) + " ") == std::string::npos) continue;
     auto m = run_child(self, mode, image);
     int found = 0;

@@ -51,10 +51,12 @@ const std::vector<OptionSpec>& option_specs() {
        "images with more pixels than this are refused (decompression bombs)"},
       {"faces.decode", "FACECAT_DECODE", "reduced", OptType::String,
        "reduced: decode large JPEGs at 1/2, 1/4 or 1/8 when min_face allows it; full: always at full size"},
-      {"faces.detector", "FACECAT_DETECTOR", "hog", OptType::String,
-       "hog: dlib's HOG over the whole image; tiny+hog: face-api's tiny face detector proposes faces and HOG "
+      {"faces.detector", "FACECAT_DETECTOR", "ultraface", OptType::String,
+       "the detector of new pipelines (a catalog's stored pipeline keeps its own). hog: dlib's HOG over the whole "
+       "image; tiny+hog: face-api's tiny face detector proposes faces and HOG "
        "confirms each on a small crop (the same faces on the test photos; 1.1-1.6x less CPU; needs the tiny "
-       "detector's weights)"},
+       "detector's weights); ultraface: UltraFace RFB-320 (a small CNN) finds faces at a coarse scale, HOG confirms "
+       "each on a crop (the faces hog finds on the test photos, for less CPU; needs its model: scripts/setup)"},
       {"faces.min_face", "FACECAT_MIN_FACE", "80", OptType::Int,
        "smallest face to find, in original-image pixels (a floor: see faces.min_face_fraction)"},
       {"faces.min_face_fraction", "FACECAT_MIN_FACE_FRACTION", "0.02", OptType::Double,

@@ -1,6 +1,7 @@
 #include "detect/runner.hpp"
 
 #include <spdlog/spdlog.h>
+#include <opencv2/core/utility.hpp>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
@@ -122,6 +123,7 @@ Outcome analyze_one(face::FaceAnalyzer& an, const Options& o, const face::Detect
       row.quality["blur"] = round_to(f.blur, 100);
       row.quality["frontal"] = round_to(f.frontalness, 10000);
     }
+    if (!f.hog_box) row.quality["hog_box"] = false;  // ultraface: a face HOG did not confirm (conf is the CNN's)
     // Crops and chips are written (atomically) before the catalog transaction: a committed face has its files.
     using Writer = Result<fs::path> (*)(const face::Face&, const fs::path&, const std::string&);
     auto write = [&](bool want, Writer fn, const fs::path& dir, const char* what, std::string& path_out) {
@@ -157,6 +159,15 @@ Stats run(const face::FaceAnalyzer& proto, const Options& o, const Source& sourc
   const int threads = o.threads > 0 ? o.threads : std::max(1, tbb::info::default_concurrency());
   const face::DetectParams dp = detect_params(o);
   tbb::enumerable_thread_specific<face::FaceAnalyzer> analyzers(proto);
+  // Files are the unit of parallelism (one analyzer per worker): OpenCV's own threads (DNN layers, resizes) run
+  // single-threaded inside each worker. Measured: one descriptor encoder with OpenCV's 2 threads was slower per
+  // chip than two single-threaded encoders (bench/README.md). Restored when the run ends.
+  const int cv_threads_before = cv::getNumThreads();
+  cv::setNumThreads(1);
+  struct RestoreCv {
+    int n;
+    ~RestoreCv() { cv::setNumThreads(n); }
+  } restore_cv{cv_threads_before};
   Stats st;
   tbb::task_arena arena(threads);
   arena.execute([&] {

@@ -38,6 +38,10 @@ struct DetectParams {
   // faces; each proposal is confirmed by HOG on a small crop around it, so boxes keep HOG's geometry (which the
   // landmark model expects). The same faces as "hog" on the test photos (a few boxes one pyramid step apart), for
   // 1.1x less CPU on a 6000x3376 photo and 1.6x less on 12-MP photos (bench/README.md).
+  // "ultraface": UltraFace RFB-320 (a small CNN, OpenCV DNN) over the whole image at a coarse scale (the smallest
+  // face at 32 px); HOG confirms each face on a small crop (HOG's boxes for the landmark model). Keeping faces HOG
+  // cannot confirm (Face::hog_box false) is built but off: too many false ones (ultraface_detector.cpp).
+  // lib/face/detector.hpp lists the detectors.
   std::string detector = "hog";
 };
 
@@ -59,6 +63,7 @@ struct Face {
   Descriptor descriptor{};
   float blur = 0;            // variance of the Laplacian on the gray chip (lower = blurrier; < ~50 is soft)
   float frontalness = 0;     // 0..1 from the landmarks: 1 = nose centred between the jaw sides
+  bool hog_box = true;       // false: a CNN face HOG did not confirm (score is then the CNN's, 0..1; off for now)
   std::string crop_jpeg;     // when DetectParams::keep_crops
   Chip chip;                 // when DetectParams::keep_chips
 };
@@ -72,7 +77,8 @@ struct ImageFaces {
   int landmark_reduction = 1;
   std::string model_id;      // Encoder::model_id() of the descriptors (empty when none were computed)
   std::vector<Face> faces;   // sorted by box (top, then left)
-  int proposals = 0;         // tiny+hog: faces the tiny detector proposed (before HOG confirmed them)
+  int proposals = 0;         // tiny+hog, ultraface: faces the CNN proposed (before HOG confirmed them)
+  int unconfirmed = 0;       // ultraface: faces kept although HOG did not confirm them
   double decode_ms = 0, detect_ms = 0, landmarks_ms = 0, describe_ms = 0;
   std::vector<std::string> warnings;  // the decoder's complaints about data it decoded anyway (corrupt JPEG data)
 };
@@ -84,6 +90,8 @@ struct AnalyzerConfig {
   // Load face-api's tiny face detector from model.models_dir (needed by DetectParams::detector "tiny+hog"):
   // "auto" when its files are there, "yes" (an Error when missing), "no".
   std::string load_tiny = "auto";
+  // Load UltraFace (DetectParams::detector "ultraface") from model.models_dir: "auto", "yes" or "no", as load_tiny.
+  std::string load_ultraface = "auto";
 };
 
 class FaceAnalyzer {

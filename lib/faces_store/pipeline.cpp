@@ -89,8 +89,8 @@ Result<PipelineParams> from_json(const json& j) {
       if (!v.is_string() || (v != "reduced" && v != "full")) return bad(k, "expected \"reduced\" or \"full\", got " + v.dump());
       p.decode = v.get<std::string>();
     } else if (k == "detector") {
-      if (!v.is_string() || (v != "hog" && v != "tiny+hog"))
-        return bad(k, "expected \"hog\" or \"tiny+hog\", got " + v.dump());
+      if (!v.is_string() || (v != "hog" && v != "tiny+hog" && v != "ultraface"))
+        return bad(k, "expected \"hog\", \"tiny+hog\" or \"ultraface\", got " + v.dump());
       p.detector = v.get<std::string>();
     } else if (k == "upsample") {
       auto x = int_in(k, v, 0, 3);

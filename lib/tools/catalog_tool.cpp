@@ -142,7 +142,7 @@ int catalog_main(int argc, char** argv) {
   std::vector<std::string> set_kv;
   pl_set->add_option("NAME", set_name, "pipeline name")->required();
   pl_set->add_option("KEY=VALUE", set_kv,
-                     "decode=reduced|full detector=hog|tiny+hog upsample=0..3 min_face=N min_face_fraction=X threshold=X "
+                     "decode=reduced|full detector=hog|tiny+hog|ultraface upsample=0..3 min_face=N min_face_fraction=X threshold=X "
                      "landmarks=true|false "
                      "chip_size=N chip_padding=X model=ID|configured crop_margin=X")
       ->required();

@@ -198,6 +198,9 @@ int detect_main(int argc, char** argv) {
   ac.model.backend = cfg.get("faces.descriptor_backend");
   ac.shape_predictor = cfg.get_path("faces.shape_predictor");
   ac.load_encoder = pl.params.landmarks;
+  // the pipeline's detector must load here (a usage error at start, not one error per file)
+  if (pl.params.detector == "tiny+hog") ac.load_tiny = "yes";
+  if (pl.params.detector == "ultraface") ac.load_ultraface = "yes";
   auto t_load = clk::now();
   auto an = face::FaceAnalyzer::create(ac);
   if (!an) throw Fatal(an.error().message, exit_code::usage);

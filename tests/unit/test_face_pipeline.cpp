@@ -96,6 +96,10 @@ TEST_CASE("deepface pairs: verification accuracy at 0.6 is at least 95%", "[face
     detectors.push_back("tiny+hog");
   else
     WARN("tiny face detector weights absent: tiny+hog not checked (run scripts/setup)");
+  if (fs::is_regular_file(test::models_dir() / "ultraface/rfb320-cut.onnx"))
+    detectors.push_back("ultraface");
+  else
+    WARN("UltraFace model absent: ultraface not checked (run scripts/setup)");
   for (const auto& detector : detectors) {
     std::map<std::string, std::optional<face::Descriptor>> cache;  // each image described once
     auto desc = [&](const std::string& rel) -> std::optional<face::Descriptor> {
@@ -126,6 +130,7 @@ TEST_CASE("deepface pairs: verification accuracy at 0.6 is at least 95%", "[face
     WARN("deepface pairs, " << detector << ": " << right << "/" << total << " = " << acc * 100 << "% (" << cache.size()
                              << " images)");
     CHECK(acc >= 0.95);
+    if (detector == "ultraface") CHECK(acc >= 0.99);  // the default detector of new pipelines (issue 14)
   }
 }
 

@@ -1,8 +1,10 @@
 // lib/faces_store: pipelines as data (canonical params, versions, validation), the face record round trip, and
 // store_detection's rules (replace without duplicates, keep assignments, never drop a confirmed one).
 #include <catch2/catch.hpp>
+#include <cstdlib>
 
 #include "catalog/catalog.hpp"
+#include "core/config.hpp"
 #include "face/model.hpp"
 #include "faces_store/pipeline.hpp"
 #include "faces_store/store.hpp"
@@ -106,6 +108,28 @@ TEST_CASE("a pipeline stored before the detector key existed keeps its version",
   auto loaded = load_pipeline(cat.db(), "old");
   REQUIRE(loaded);  // not "stored version does not match its params"
   CHECK(loaded->version == legacy_version);
+}
+
+TEST_CASE("new pipelines get ultraface from faces.detector's default and a stored hog pipeline keeps hog", "[faces_store]") {
+  if (std::getenv("FACECAT_DETECTOR")) facecat::test::skip("FACECAT_DETECTOR is set in the environment");
+  auto cfg = Config::load({});
+  REQUIRE(cfg);
+  CHECK(cfg->get("faces.detector") == "ultraface");
+  CHECK(cfg->origin("faces.detector") == "default");
+  PipelineParams fresh;
+  fresh.model = "m";
+  REQUIRE(set_param(fresh, "detector", cfg->get("faces.detector")));
+  CHECK(to_json(fresh).dump().find("\"detector\":\"ultraface\"") != std::string::npos);
+  ::test::TempDir t;
+  auto cat = open_cat(t.path / "c.db");
+  PipelineParams old;
+  old.model = "m";  // detector hog, as every catalog made before ultraface became the default
+  REQUIRE(ensure_pipeline(cat.db(), "default", old));
+  auto kept = ensure_pipeline(cat.db(), "default", fresh);  // an upgraded binary: the stored one wins
+  REQUIRE(kept);
+  CHECK(kept->params.detector == "hog");
+  CHECK(kept->version == version_of(old));
+  CHECK(version_of(fresh) != version_of(old));
 }
 
 TEST_CASE("pipelines are stored with their version; the default comes from defaults once", "[faces_store]") {

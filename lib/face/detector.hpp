@@ -1,0 +1,106 @@
+// Internal to lib/face: the one interface every face detector implements, and the decodes the analysis stages
+// share. FaceAnalyzer::analyze_bytes (analyzer.cpp) runs named stages: header → decode → detect → landmarks
+// (chips, crops, quality) → describe. The detect stage is one of:
+//   hog_detector.cpp       "hog": dlib's HOG over the whole image at the min_face scale
+//   tiny_hog_detector.cpp  "tiny+hog": face-api's tiny detector proposes, HOG confirms on crops
+//   ultraface_detector.cpp "ultraface": UltraFace RFB-320 (ultraface.cpp, OpenCV DNN) finds, HOG confirms on crops
+// A detector says at which scale it wants the image (the decode stage picks the JPEG DCT reduction from that),
+// gets that decode, and returns face boxes in full-resolution pixels of the displayed frame. One instance per
+// thread: clone() makes another for a copy of the analyzer.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "face/analyzer.hpp"
+#include "face/image_decode.hpp"
+
+namespace facecat::face::detail {
+
+// A face is described from a decode where it is at least this many pixels (a 150 px chip with padding 0.25 is
+// then made without upsampling).
+constexpr double kChipFacePx = 100.0;
+
+struct DRect {
+  double l = 0, t = 0, r = 0, b = 0;
+  double w() const { return r - l; }
+  double h() const { return b - t; }
+  double cx() const { return (l + r) / 2; }
+  double cy() const { return (t + b) / 2; }
+};
+
+struct Found {
+  DRect box;           // full-resolution pixels; HOG's geometry unless `hog_box` is false
+  double score = 0;    // HOG's score (0 = its default threshold) for HOG boxes; the CNN's for the others
+  bool hog_box = true; // false: a CNN face that HOG did not confirm, its box mapped onto HOG's geometry
+};
+
+// The decodes of one image, shared by the stages so that no reduction is decoded twice.
+class Decodes {
+ public:
+  Decodes(const std::string& bytes, const ImageHeader& hdr) : bytes_(bytes), hdr_(hdr) {}
+  // The coarsest decode made so far whose reduction is at most `want` (1, 2, 4, 8), else a new decode at `want`.
+  // Pointers stay valid until clear().
+  Result<const Decoded*> at_most(int want);
+  void clear() { v_.clear(); }
+
+ private:
+  const std::string& bytes_;
+  const ImageHeader& hdr_;
+  std::vector<std::unique_ptr<Decoded>> v_;
+};
+
+struct DetectInput {
+  const Decoded& image;  // the detection decode: 1/image.reduction of the full frame
+  Decodes& decodes;      // for finer decodes (HOG confirmation); the landmark stage reuses them
+  int min_face = 0;      // the effective smallest face, full-resolution pixels
+  double scale = 0;      // what Detector::scale() returned
+  int full_width = 0, full_height = 0;
+  const DetectParams& params;
+};
+
+struct DetectOutput {
+  std::vector<Found> faces;
+  int proposals = 0;  // for detectors that propose and confirm: the proposals before confirmation
+  int unconfirmed = 0;  // faces kept although HOG did not confirm them
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  // The scale (relative to the full-resolution frame) at which detect() wants the image; the decode stage uses
+  // JPEG DCT scaling when a reduced decode is close enough to it.
+  virtual double scale(int min_face, const DetectParams& p) const = 0;
+  virtual Result<DetectOutput> detect(const DetectInput& in) = 0;
+  virtual std::unique_ptr<Detector> clone() const = 0;
+};
+
+struct HogModel;
+// HOG's scan scale for a smallest face of min_face full-resolution pixels (with `upsample` ×2 steps on top).
+double hog_scale(int min_face, int upsample);
+std::shared_ptr<const HogModel> make_hog_model();
+std::unique_ptr<Detector> make_hog_detector(std::shared_ptr<const HogModel> hog);
+
+// Confirms predicted HOG boxes (full-resolution) by HOG on a crop around each, scanned on the levels of the `hog`
+// scan's own pyramid (scale s_hog) where the face is 88–106 px, so that boxes come in the full scan's sizes.
+// Returns the confirmed HOG boxes after dlib's non-maximum suppression; confirmed[i] says whether prediction i
+// led to a kept box. `det_reduction` is the detection decode's reduction (the crops come from a decode fine
+// enough for the smallest prediction, at most that). extra_adjust[i], when given, is added to HOG's threshold on
+// prediction i's crop.
+Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& hog, const std::vector<DRect>& predicted,
+                                                              Decodes& decodes, int det_reduction, double s_hog,
+                                                              int full_w, int full_h, double adjust,
+                                                              std::vector<bool>* confirmed = nullptr,
+                                                              const std::vector<double>* extra_adjust = nullptr);
+// dlib's non-maximum suppression (its overlap tester) over scored boxes, best first.
+std::vector<std::pair<DRect, double>> hog_nms(const HogModel& hog, std::vector<std::pair<DRect, double>> all);
+
+class TinyDetector;
+std::unique_ptr<Detector> make_tiny_hog_detector(const TinyDetector& tiny, std::shared_ptr<const HogModel> hog);
+class UltraFace;
+// hog_confirm false: the CNN's boxes mapped onto HOG's geometry by the fitted transform alone (for measurements:
+// analyzer detector name "ultraface:fit", not a pipeline value)
+std::unique_ptr<Detector> make_ultraface_detector(const UltraFace& net, std::shared_ptr<const HogModel> hog,
+                                                  bool hog_confirm = true);
+
+}  // namespace facecat::face::detail
