@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -28,7 +29,7 @@ struct PairHash {
 std::vector<int64_t> constrained_whispers(const Whispers& w) {
   const size_t n = w.n;
   std::vector<int64_t> label(n);
-  int64_t base = 0;
+  int64_t base = std::max<int64_t>(0, w.first_free_label);
   for (size_t i = 0; i < n && i < w.fixed.size(); ++i) base = std::max(base, w.fixed[i] + 1);
   std::vector<char> is_fixed(n, 0);
   for (size_t i = 0; i < n; ++i) {
@@ -64,6 +65,10 @@ std::vector<int64_t> constrained_whispers(const Whispers& w) {
   std::vector<uint32_t> order;
   for (size_t i = 0; i < n; ++i)
     if (!is_fixed[i] && start[i + 1] > start[i]) order.push_back(static_cast<uint32_t>(i));
+  auto key = [&](int64_t l) -> int64_t {
+    if (l >= base) return l - base;
+    return l < static_cast<int64_t>(w.fixed_key.size()) ? w.fixed_key[static_cast<size_t>(l)] : l;
+  };
   std::mt19937_64 rng(w.seed);
   std::vector<std::pair<int64_t, double>> tally;
   for (int it = 0; it < w.iterations && !order.empty(); ++it) {
@@ -91,7 +96,7 @@ std::vector<int64_t> constrained_whispers(const Whispers& w) {
           if (fb != forbidden.end() && std::find(fb->second.begin(), fb->second.end(), l) != fb->second.end())
             continue;
         }
-        if (sc > best_score || (sc == best_score && l < best)) {
+        if (sc > best_score || (sc == best_score && key(l) < key(best))) {
           best_score = sc;
           best = l;
         }
@@ -336,6 +341,13 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
     pairs.erase(std::unique(pairs.begin(), pairs.end(), [](auto& x, auto& y) { return x.first == y.first; }),
                 pairs.end());
     for (auto& [ab, wt] : pairs) w.edges.push_back({ab.first, ab.second, wt});
+    // ties between labels are decided as in one run over everything: by the first face (row) of each label
+    w.fixed_key.assign(label_key.size(), std::numeric_limits<int64_t>::max());
+    for (size_t r : anchors)
+      if (fixed[r] >= 0)
+        w.fixed_key[static_cast<size_t>(fixed[r])] = std::min<int64_t>(w.fixed_key[static_cast<size_t>(fixed[r])], static_cast<int64_t>(r));
+    w.fixed = fixed;
+    w.first_free_label = n_anchor_labels;  // labels of clusters clustered again must not come back as new labels
     auto labels = constrained_whispers(w);
 
     std::map<int64_t, std::vector<size_t>> new_groups;
