@@ -203,3 +203,18 @@ TEST_CASE("match: one person is the match of at most one face of a target photo"
   match::one_person_per_face(r);
   CHECK(match::best_match(r[1]) == nullptr);
 }
+
+TEST_CASE("constrained whispers: free labels never reuse an anchor label's number", "[cluster]") {
+  // labels 0..2 belong to anchors, but label 2's faces are being clustered again (free): a free node must not start
+  // with label 2 (it would look like a join to that old cluster), whatever max(fixed) is now
+  cluster::Whispers w;
+  w.n = 4;
+  w.fixed = {0, 1, -1, -1};
+  w.first_free_label = 3;
+  auto l = cluster::constrained_whispers(w);
+  CHECK(l[0] == 0);
+  CHECK(l[1] == 1);
+  CHECK(l[2] >= 3);
+  CHECK(l[3] >= 3);
+  CHECK(l[2] != l[3]);
+}
