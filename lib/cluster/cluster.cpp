@@ -67,7 +67,8 @@ std::vector<int64_t> constrained_whispers(const Whispers& w) {
     if (!is_fixed[i] && start[i + 1] > start[i]) order.push_back(static_cast<uint32_t>(i));
   auto key = [&](int64_t l) -> int64_t {
     if (l >= base) return l - base;
-    return l < static_cast<int64_t>(w.fixed_key.size()) ? w.fixed_key[static_cast<size_t>(l)] : l;
+    // without a key, fixed labels win ties against free ones (as dlib's smaller labels would)
+    return l < static_cast<int64_t>(w.fixed_key.size()) ? w.fixed_key[static_cast<size_t>(l)] : l - base;
   };
   std::mt19937_64 rng(w.seed);
   std::vector<std::pair<int64_t, double>> tally;

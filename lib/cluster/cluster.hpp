@@ -64,7 +64,8 @@ struct Whispers {
   std::vector<int64_t> fixed;                    // empty or n entries; -1: free
   std::vector<std::pair<uint32_t, int64_t>> forbidden;
   // Ties go to the label with the smallest key: a free node's own label has key i (its index, as in dlib); a fixed
-  // label l has fixed_key[l] when given (e.g. its first member's index, so that anchors do not win every tie), else l.
+  // label l has fixed_key[l] when given (e.g. its first member's index, so that anchors do not win every tie); without
+  // one, fixed labels win ties against free ones.
   std::vector<int64_t> fixed_key;
   int64_t first_free_label = 0;  // free nodes' own labels start at max(this, max(fixed) + 1)
   double self_weight = 1.0;

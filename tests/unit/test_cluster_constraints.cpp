@@ -110,7 +110,7 @@ TEST_CASE("constrained whispers: a clique is one label, but never two nodes of o
   CHECK(labels.size() == 2);
 }
 
-TEST_CASE("constrained whispers: fixed anchors pass their label on; forbidden labels are never taken", "[cluster]") {
+TEST_CASE("constrained whispers: fixed anchors pass their label on, forbidden labels are never taken", "[cluster]") {
   auto w = clique(4);
   w.fixed = {5, -1, -1, -1};  // node 0 is an anchor of label 5
   auto l = cluster::constrained_whispers(w);
