@@ -1,12 +1,13 @@
 #include "cluster/cluster.hpp"
 
-#include <dlib/clustering.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <optional>
+#include <random>
 #include <set>
 #include <unordered_map>
 
@@ -15,8 +16,109 @@
 
 namespace facecat::cluster {
 
+namespace {
+
+struct PairHash {
+  size_t operator()(const std::pair<int64_t, int64_t>& p) const {
+    return std::hash<int64_t>()(p.first * 0x9E3779B97F4A7C15LL ^ (p.second + 0x632BE59BD9B4E019LL));
+  }
+};
+
+}  // namespace
+
+std::vector<int64_t> constrained_whispers(const Whispers& w) {
+  const size_t n = w.n;
+  std::vector<int64_t> label(n);
+  int64_t base = std::max<int64_t>(0, w.first_free_label);
+  for (size_t i = 0; i < n && i < w.fixed.size(); ++i) base = std::max(base, w.fixed[i] + 1);
+  std::vector<char> is_fixed(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const bool f = i < w.fixed.size() && w.fixed[i] >= 0;
+    is_fixed[i] = f;
+    label[i] = f ? w.fixed[i] : base + static_cast<int64_t>(i);
+  }
+  // adjacency (CSR)
+  std::vector<uint32_t> deg(n + 1, 0);
+  for (auto& e : w.edges)
+    if (e.a != e.b) {
+      ++deg[e.a];
+      ++deg[e.b];
+    }
+  std::vector<size_t> start(n + 1, 0);
+  for (size_t i = 0; i < n; ++i) start[i + 1] = start[i] + deg[i];
+  std::vector<std::pair<uint32_t, float>> adj(start[n]);
+  std::vector<size_t> fill(start.begin(), start.end() - 1);
+  for (auto& e : w.edges)
+    if (e.a != e.b) {
+      adj[fill[e.a]++] = {e.b, e.weight};
+      adj[fill[e.b]++] = {e.a, e.weight};
+    }
+  const bool groups = !w.group.empty();
+  // (label, group) -> nodes of the group holding the label
+  std::unordered_map<std::pair<int64_t, int64_t>, int, PairHash> held;
+  if (groups)
+    for (size_t i = 0; i < n; ++i)
+      if (w.group[i] >= 0) ++held[{label[i], w.group[i]}];
+  std::unordered_map<uint32_t, std::vector<int64_t>> forbidden;
+  for (auto& [node, lab] : w.forbidden) forbidden[node].push_back(lab);
+
+  std::vector<uint32_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (!is_fixed[i] && start[i + 1] > start[i]) order.push_back(static_cast<uint32_t>(i));
+  auto key = [&](int64_t l) -> int64_t {
+    if (l >= base) return l - base;
+    // without a key, fixed labels win ties against free ones (as dlib's smaller labels would)
+    return l < static_cast<int64_t>(w.fixed_key.size()) ? w.fixed_key[static_cast<size_t>(l)] : l - base;
+  };
+  std::mt19937_64 rng(w.seed);
+  std::vector<std::pair<int64_t, double>> tally;
+  for (int it = 0; it < w.iterations && !order.empty(); ++it) {
+    std::shuffle(order.begin(), order.end(), rng);
+    size_t changed = 0;
+    for (uint32_t i : order) {
+      tally.clear();
+      tally.emplace_back(label[i], w.self_weight);
+      for (size_t e = start[i]; e < start[i + 1]; ++e) {
+        const int64_t l = label[adj[e].first];
+        auto t = std::find_if(tally.begin(), tally.end(), [&](auto& x) { return x.first == l; });
+        if (t == tally.end()) tally.emplace_back(l, adj[e].second);
+        else t->second += adj[e].second;
+      }
+      const int64_t g = groups ? w.group[i] : -1;
+      auto fb = forbidden.find(i);
+      int64_t best = label[i];
+      double best_score = -1;
+      for (auto& [l, sc] : tally) {
+        if (l != label[i]) {
+          if (g >= 0) {
+            auto h = held.find({l, g});
+            if (h != held.end() && h->second > 0) continue;  // cannot-link: the label holds a face of this photo
+          }
+          if (fb != forbidden.end() && std::find(fb->second.begin(), fb->second.end(), l) != fb->second.end())
+            continue;
+        }
+        if (sc > best_score || (sc == best_score && key(l) < key(best))) {
+          best_score = sc;
+          best = l;
+        }
+      }
+      if (best != label[i]) {
+        if (g >= 0) {
+          --held[{label[i], g}];
+          ++held[{best, g}];
+        }
+        label[i] = best;
+        ++changed;
+      }
+    }
+    if (changed == 0) break;
+  }
+  return label;
+}
+
 std::vector<unsigned long> chinese_whispers_knn(const search::Matrix& m, const search::Index& idx, double threshold,
-                                                int k, int iterations, unsigned long* n_clusters) {
+                                                int k, int iterations, unsigned long* n_clusters,
+                                                const std::vector<int64_t>* groups) {
   std::vector<unsigned long> labels;
   if (m.empty()) {
     if (n_clusters) *n_clusters = 0;
@@ -30,27 +132,25 @@ std::vector<unsigned long> chinese_whispers_knn(const search::Matrix& m, const s
       if (n.row == size_t(-1)) rows_known = false;
   if (!rows_known)
     for (size_t i = 0; i < m.size(); ++i) row_of.emplace(m.id(i), i);
-  std::vector<dlib::sample_pair> edges;
-  edges.reserve(m.size() * static_cast<size_t>(k + 1));
-  for (size_t i = 0; i < m.size(); ++i) {
-    edges.emplace_back(i, i);  // every node gets a label, even without neighbours
+  Whispers w;
+  w.n = m.size();
+  w.iterations = iterations;
+  if (groups) w.group = *groups;
+  std::vector<std::pair<uint32_t, uint32_t>> pairs;
+  for (size_t i = 0; i < m.size(); ++i)
     for (auto& n : nn[i]) {
       size_t j = rows_known ? n.row : row_of.at(n.id);
-      if (j != i) edges.emplace_back(i, j);
+      if (j != i) pairs.emplace_back(static_cast<uint32_t>(std::min(i, j)), static_cast<uint32_t>(std::max(i, j)));
     }
-  }
-  // sample_pair orders (i, j) itself; duplicates (i→j and j→i) would double an edge's weight, so drop them.
-  std::sort(edges.begin(), edges.end(), [](const dlib::sample_pair& a, const dlib::sample_pair& b) {
-    return a.index1() != b.index1() ? a.index1() < b.index1() : a.index2() < b.index2();
-  });
-  edges.erase(std::unique(edges.begin(), edges.end(),
-                          [](const dlib::sample_pair& a, const dlib::sample_pair& b) {
-                            return a.index1() == b.index1() && a.index2() == b.index2();
-                          }),
-              edges.end());
-  dlib::rand rnd;  // default seed: the same input gives the same clusters
-  unsigned long nc = dlib::chinese_whispers(edges, labels, static_cast<unsigned long>(iterations), rnd);
-  if (n_clusters) *n_clusters = nc;
+  // i→j and j→i are one edge
+  std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  for (auto& [a, b] : pairs) w.edges.push_back({a, b, 1.0f});
+  auto raw = constrained_whispers(w);
+  std::map<int64_t, unsigned long> remap;
+  labels.resize(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) labels[i] = remap.emplace(raw[i], remap.size()).first->second;
+  if (n_clusters) *n_clusters = remap.size();
   return labels;
 }
 
@@ -133,58 +233,140 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
   };
   std::unordered_map<size_t, Change> changes;  // row -> new state
 
-  // 1. join anchors
-  std::vector<size_t> rest;
-  if (!anchors.empty() && !candidates.empty()) {
-    search::Matrix am(model_id);
-    am.reserve(anchors.size());
-    for (size_t r : anchors) am.add(static_cast<int64_t>(r), fs.matrix.row(r));
-    auto aidx = search::make_index(am, opts.engine);
-    if (!aidx) return aidx.error();
-    search::Matrix cm(model_id);
-    for (size_t r : candidates) cm.add(static_cast<int64_t>(r), fs.matrix.row(r));
-    auto nn = (*aidx)->knn_batch(cm.data(), cm.size(), opts.k, static_cast<float>(opts.threshold));
-    // faces per label: a label of several faces needs two of them near a candidate, so that one odd face (say a
-    // face confirmed into a person by hand) does not pull a whole group of strangers into that person
-    std::map<std::pair<int64_t, int64_t>, size_t> label_size;
+  // One k-NN graph over the candidates and their nearest faces (anchors included), one run of constrained chinese
+  // whispers with the anchors fixed: joining existing people and forming new clusters are the same propagation, so
+  // faces arriving in batches end where one run over everything puts them.
+  std::vector<std::vector<size_t>> groups_of_new;
+  if (!candidates.empty()) {
+    // anchor labels: (person, cluster) of the anchor -> a dense label
+    std::map<std::pair<int64_t, int64_t>, int64_t> label_id;
+    std::vector<std::pair<int64_t, int64_t>> label_key;
+    std::vector<size_t> label_size;
+    std::vector<int64_t> fixed(n, -1);
     for (size_t r : anchors) {
       const auto& a = fs.meta[r];
       int64_t p = (a.person_id && a.assignment != "rejected") ? *a.person_id : 0;
-      ++label_size[{p, p ? 0 : a.cluster_id.value_or(0)}];
+      std::pair<int64_t, int64_t> key{p, p ? 0 : a.cluster_id.value_or(0)};
+      auto [it, fresh] = label_id.emplace(key, static_cast<int64_t>(label_key.size()));
+      if (fresh) {
+        label_key.push_back(key);
+        label_size.push_back(0);
+      }
+      fixed[r] = it->second;
+      ++label_size[static_cast<size_t>(it->second)];
     }
+    const int64_t n_anchor_labels = static_cast<int64_t>(label_key.size());
+    std::vector<char> strict(label_key.size(), 0);
+    for (size_t l = 0; l < label_key.size(); ++l) strict[l] = label_key[l].first && !person_is_suggested(label_key[l].first);
+    // photos: cannot-link groups
+    std::unordered_map<std::string, int64_t> photo;
+    std::vector<int64_t> group(n, -1);
+    for (size_t i = 0; i < n; ++i)
+      if (!fs.meta[i].file_hash.empty())
+        group[i] = photo.emplace(fs.meta[i].file_hash, static_cast<int64_t>(photo.size())).first->second;
+
+    // candidates' neighbours among all faces
+    search::Matrix cm(model_id);
+    cm.reserve(candidates.size());
+    for (size_t r : candidates) cm.add(static_cast<int64_t>(r), fs.matrix.row(r));
+    auto aidx = search::make_index(fs.matrix, opts.engine);
+    if (!aidx) return aidx.error();
+    std::unordered_map<int64_t, size_t> row_of;
+    for (size_t i = 0; i < n; ++i) row_of.emplace(fs.matrix.id(i), i);
+    auto nn = (*aidx)->knn_batch(cm.data(), cm.size(), opts.k + 1, static_cast<float>(opts.threshold));
+    auto row_for = [&](const search::Neighbor& nb) { return nb.row != size_t(-1) ? nb.row : row_of.at(nb.id); };
+
+    // A suggested cluster that a new face reaches is clustered again together with the new faces (its faces become
+    // candidates and keep their cluster id and person by overlap, as in --full), so that a face bridging two such
+    // clusters merges them as one run over everything would. Clusters no new face reaches stay as they are.
+    {
+      std::set<int64_t> reached;
+      for (auto& v : nn)
+        for (auto& nb : v) {
+          const size_t j = row_for(nb);
+          if (fixed[j] >= 0 && !strict[static_cast<size_t>(fixed[j])]) reached.insert(fixed[j]);
+        }
+      if (!reached.empty()) {
+        std::vector<size_t> moved, still;
+        for (size_t r : anchors)
+          (fixed[r] >= 0 && reached.count(fixed[r]) && fs.meta[r].assignment != "confirmed" ? moved : still).push_back(r);
+        if (!moved.empty()) {
+          search::Matrix mm(model_id);
+          mm.reserve(moved.size());
+          for (size_t r : moved) {
+            mm.add(static_cast<int64_t>(r), fs.matrix.row(r));
+            fixed[r] = -1;
+          }
+          auto more = (*aidx)->knn_batch(mm.data(), mm.size(), opts.k + 1, static_cast<float>(opts.threshold));
+          candidates.insert(candidates.end(), moved.begin(), moved.end());
+          for (auto& v : more) nn.push_back(std::move(v));
+          anchors = std::move(still);
+          st.anchors = anchors.size();
+          st.candidates = candidates.size();
+        }
+      }
+    }
+
+    Whispers w;
+    w.n = n;
+    w.iterations = opts.iterations;
+    w.fixed = fixed;
+    w.group = group;
+    std::vector<std::pair<std::pair<uint32_t, uint32_t>, float>> pairs;
+    // Edges are unweighted, as in dlib: weighting them by distance ((t-d)/t, 1-d²/t², a Gaussian; without the
+    // self-edge) was measured on lfw-dev with scripts/eval-faces and never gained (F1 equal or up to 0.014 lower).
     for (size_t ci = 0; ci < candidates.size(); ++ci) {
       const size_t r = candidates[ci];
-      const auto& me = fs.meta[r];
-      std::optional<int64_t> rejected_from;
-      if (me.assignment == "rejected") rejected_from = me.person_id;
-      // label = (person, cluster) of the anchor; the vote weight grows as the distance shrinks
-      std::map<std::pair<int64_t, int64_t>, double> votes;
-      std::map<std::pair<int64_t, int64_t>, size_t> count;
+      // the label of a named or confirmed person of several faces needs two of its faces among the neighbours (one
+      // odd confirmed face must not pull strangers in); suggested clusters link like any face, as in one run
+      std::map<int64_t, size_t> anchor_count;
       for (auto& nb : nn[ci]) {
-        const auto& a = fs.meta[static_cast<size_t>(nb.id)];
-        int64_t p = (a.person_id && a.assignment != "rejected") ? *a.person_id : 0;
-        if (rejected_from && p == *rejected_from) continue;
-        int64_t c = a.cluster_id.value_or(0);
-        votes[{p, p ? 0 : c}] += opts.threshold - nb.distance + 1e-6;
-        ++count[{p, p ? 0 : c}];
+        size_t j = row_for(nb);
+        if (fixed[j] >= 0) ++anchor_count[fixed[j]];
       }
-      for (auto it = votes.begin(); it != votes.end();)
-        if (count[it->first] < std::min<size_t>(2, label_size[it->first])) it = votes.erase(it);
-        else ++it;
-      if (votes.empty()) {
-        rest.push_back(r);
+      for (auto& nb : nn[ci]) {
+        size_t j = row_for(nb);
+        if (j == r) continue;
+        if (fixed[j] >= 0 && strict[static_cast<size_t>(fixed[j])] &&
+            anchor_count[fixed[j]] < std::min<size_t>(2, label_size[static_cast<size_t>(fixed[j])]))
+          continue;
+        pairs.push_back({{static_cast<uint32_t>(std::min(r, j)), static_cast<uint32_t>(std::max(r, j))}, 1.0f});
+      }
+      // a face rejected from a person never joins it again
+      if (fs.meta[r].assignment == "rejected" && fs.meta[r].person_id) {
+        auto it = label_id.find({*fs.meta[r].person_id, 0});
+        if (it != label_id.end()) w.forbidden.emplace_back(static_cast<uint32_t>(r), it->second);
+      }
+    }
+    std::sort(pairs.begin(), pairs.end());
+    pairs.erase(std::unique(pairs.begin(), pairs.end(), [](auto& x, auto& y) { return x.first == y.first; }),
+                pairs.end());
+    for (auto& [ab, wt] : pairs) w.edges.push_back({ab.first, ab.second, wt});
+    // ties between labels are decided as in one run over everything: by the first face (row) of each label
+    w.fixed_key.assign(label_key.size(), std::numeric_limits<int64_t>::max());
+    for (size_t r : anchors)
+      if (fixed[r] >= 0)
+        w.fixed_key[static_cast<size_t>(fixed[r])] = std::min<int64_t>(w.fixed_key[static_cast<size_t>(fixed[r])], static_cast<int64_t>(r));
+    w.fixed = fixed;
+    w.first_free_label = n_anchor_labels;  // labels of clusters clustered again must not come back as new labels
+    auto labels = constrained_whispers(w);
+
+    std::map<int64_t, std::vector<size_t>> new_groups;
+    for (size_t ci = 0; ci < candidates.size(); ++ci) {
+      const size_t r = candidates[ci];
+      const int64_t l = labels[r];
+      if (l >= n_anchor_labels) {
+        new_groups[l].push_back(r);
         continue;
       }
-      auto best = std::max_element(votes.begin(), votes.end(),
-                                   [](auto& a, auto& b) { return a.second < b.second; });
-      auto [p, c] = best->first;
+      auto [p, c] = label_key[static_cast<size_t>(l)];
       Change ch;
       if (p) {
         ch.person = p;
         // the cluster of the person's nearest face that has one
         for (auto& nb : nn[ci]) {
-          const auto& a = fs.meta[static_cast<size_t>(nb.id)];
-          if (a.person_id == p && a.cluster_id) {
+          const auto& a = fs.meta[row_for(nb)];
+          if (a.person_id == p && a.cluster_id && a.assignment != "rejected") {
             ch.cluster = a.cluster_id;
             break;
           }
@@ -196,21 +378,13 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
       changes[r] = ch;
       ++st.joined;
     }
-  } else {
-    rest = candidates;
+    for (auto& [l, g] : new_groups) groups_of_new.push_back(std::move(g));
   }
 
-  // 2. cluster the rest
-  if (!rest.empty()) {
-    search::Matrix rm(model_id);
-    rm.reserve(rest.size());
-    for (size_t r : rest) rm.add(fs.meta[r].id, fs.matrix.row(r));
-    auto ridx = search::make_index(rm, opts.engine);
-    if (!ridx) return ridx.error();
-    unsigned long nc = 0;
-    auto labels = chinese_whispers_knn(rm, **ridx, opts.threshold, opts.k, opts.iterations, &nc);
-    std::vector<std::vector<size_t>> groups(nc);
-    for (size_t i = 0; i < rest.size(); ++i) groups[labels[i]].push_back(rest[i]);
+  if (!groups_of_new.empty()) {
+    std::vector<size_t> rest;
+    for (auto& g : groups_of_new) rest.insert(rest.end(), g.begin(), g.end());
+    auto& groups = groups_of_new;
     // biggest first, so that in full mode the big clusters claim their old ids first
     std::sort(groups.begin(), groups.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
     int64_t next_id = next_cluster_id(db);
@@ -222,6 +396,9 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
           person_is_suggested(*fs.meta[r].person_id))
         old_person.emplace(*fs.meta[r].cluster_id, *fs.meta[r].person_id);
     std::set<int64_t> persons_taken;
+    std::map<int64_t, size_t> old_size;  // faces of each old cluster among those clustered again
+    for (size_t r : rest)
+      if (fs.meta[r].cluster_id) ++old_size[*fs.meta[r].cluster_id];
     const int64_t now = util::now_unix();
     auto new_person = db.prepare("INSERT INTO people(name, status, created_at, updated_at) VALUES (NULL, 'suggested', ?, ?)");
     for (auto& g : groups) {
@@ -248,7 +425,8 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
           best = cnt;
           cid = oc;
         }
-      if (cid && 2 * best > g.size()) {
+      // kept when the old cluster makes up most of the group, or most of the old cluster is in it (new faces joined)
+      if (cid && (2 * best > g.size() || 2 * best > old_size[*cid])) {
         ++st.kept_clusters;
       } else {
         cid = next_id++;

@@ -2,15 +2,19 @@
 // O(n²) pairs. Clusters become suggested people; confirmed faces are never moved.
 //
 // Incremental by default. A face is an "anchor" when it already has a person (not rejected) or a cluster; the
-// others are "candidates". Each run:
-//   1. joins every candidate to the anchors' person/cluster that wins a distance-weighted vote among its k nearest
-//      anchors within the threshold (a face rejected from a person never joins that person again);
-//   2. clusters the remaining candidates with chinese whispers; clusters of at least min_size faces get a new
-//      cluster id (ids are never reused) and a new suggested person; smaller ones stay unclustered for next time.
+// others are "candidates". Each run builds one k-NN graph over the candidates and their nearest faces (anchors
+// included) and runs constrained chinese whispers on it, anchors fixed to their person/cluster:
+//   1. a candidate whose label ends as an anchor's joins that person/cluster (an anchor label of several faces only
+//      counts for a candidate with two of its faces among its neighbours, so that one odd confirmed face cannot pull
+//      strangers in; a face rejected from a person never joins that person again);
+//   2. the other labels are new clusters: those of at least min_size faces get a new cluster id (ids are never
+//      reused) and a new suggested person; smaller ones stay unclustered for next time.
+// Cannot-link: two faces of one photo are never put into one person or cluster (confirmed ones excepted).
 // With full = true the faces of suggested people are clustered again from scratch (confirmed faces and the faces of
 // named/confirmed people stay anchors); a new cluster keeps the id and the person of the old cluster it overlaps
 // most (more than half of it), so ids stay stable when membership barely changes.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -42,10 +46,41 @@ struct Stats {
   double seconds = 0;
 };
 
+// Chinese whispers with constraints (dlib's algorithm: every node takes the label with the largest sum of edge
+// weights among its neighbours and itself, ties to the smallest label; nodes in random order, fixed seed), plus:
+//  - fixed nodes (fixed[i] >= 0) keep their label and only pass it on (anchors: confirmed faces, known people);
+//  - cannot-link: a node never takes a label that already holds another node of its group (group[i] >= 0; faces of
+//    one photo), so no label ever holds two nodes of one group that were not put there fixed;
+//  - forbidden (node, label) pairs (a face rejected from a person).
+// Free nodes start with their own label max(fixed)+1+i. Passes stop early when one changes nothing.
+struct WeightedEdge {
+  uint32_t a = 0, b = 0;
+  float weight = 1;
+};
+struct Whispers {
+  size_t n = 0;
+  std::vector<WeightedEdge> edges;               // undirected, each pair once; self-edges are implied
+  std::vector<int64_t> group;                    // empty or n entries; -1: none
+  std::vector<int64_t> fixed;                    // empty or n entries; -1: free
+  std::vector<std::pair<uint32_t, int64_t>> forbidden;
+  // Ties go to the label with the smallest key: a free node's own label has key i (its index, as in dlib); a fixed
+  // label l has fixed_key[l] when given (e.g. its first member's index, so that anchors do not win every tie); without
+  // one, fixed labels win ties against free ones.
+  std::vector<int64_t> fixed_key;
+  int64_t first_free_label = 0;  // free nodes' own labels start at max(this, max(fixed) + 1)
+  double self_weight = 1.0;
+  int iterations = 100;
+  uint64_t seed = 0x5eed;
+};
+// Labels: a fixed node's own label, an anchor label a free node adopted, or max(fixed)+1+j for a new group.
+std::vector<int64_t> constrained_whispers(const Whispers& w);
+
 // Pure clustering of the rows of m: labels[i] in 0..n_clusters-1. Edges join each row with its k nearest rows
-// within threshold (found with idx, which must be built over m).
+// within threshold (found with idx, which must be built over m). With groups (one per row, -1 = none), two rows of
+// one group never share a label (cannot-link).
 std::vector<unsigned long> chinese_whispers_knn(const search::Matrix& m, const search::Index& idx, double threshold,
-                                                int k, int iterations, unsigned long* n_clusters = nullptr);
+                                                int k, int iterations, unsigned long* n_clusters = nullptr,
+                                                const std::vector<int64_t>* groups = nullptr);
 
 // Pairwise precision/recall/F1 of a clustering against true labels (for tests and measurements).
 struct PairScore {

@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/output.hpp"
+#include "face/jitter.hpp"
 #include "util/atomic_file.hpp"
 
 namespace facecat::match {
@@ -124,9 +125,47 @@ FaceResult Matcher::match(const float* q, const Options& o, const CandidateFilte
   return r;
 }
 
+void one_person_per_face(std::vector<FaceResult>& faces) {
+  struct Cand {
+    float distance;
+    size_t face, hit;
+  };
+  std::vector<Cand> c;
+  for (size_t f = 0; f < faces.size(); ++f)
+    for (size_t h = 0; h < faces[f].people.size(); ++h)
+      if (faces[f].people[h].match) c.push_back({faces[f].people[h].distance, f, h});
+  std::stable_sort(c.begin(), c.end(), [](const Cand& a, const Cand& b) { return a.distance < b.distance; });
+  std::map<int64_t, size_t> taken;  // person -> face
+  std::vector<char> decided(faces.size(), 0);
+  for (auto& x : c) {
+    PersonHit& h = faces[x.face].people[x.hit];
+    auto t = taken.find(h.person);
+    if (t != taken.end() && t->second != x.face) {
+      h.match = false;  // this person is another face's in the same photo
+      continue;
+    }
+    if (decided[x.face]) continue;
+    decided[x.face] = 1;
+    taken.emplace(h.person, x.face);
+  }
+}
+
+const PersonHit* best_match(const FaceResult& r) {
+  for (auto& h : r.people)
+    if (h.match) return &h;
+  return nullptr;
+}
+
 Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::filesystem::path& path,
-                                   const face::DetectParams& params, TargetMode mode) {
+                                   const face::DetectParams& params_in, TargetMode mode, int jitter) {
   TargetImage t;
+  face::DetectParams params = params_in;
+  if (jitter > 1) params.keep_chips = true;
+  // the descriptor of a detected face, jittered when asked
+  auto descriptor_of = [&](const face::Face& f) -> Result<face::Descriptor> {
+    if (jitter <= 1 || f.chip.rgb.empty() || !analyzer.encoder()) return f.descriptor;
+    return face::describe_jittered(*analyzer.encoder(), f.chip, jitter);
+  };
   if (mode == TargetMode::Crop) {
     auto bytes = util::read_file(path, 256u << 20);
     if (!bytes) return bytes.error();
@@ -153,7 +192,9 @@ Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::file
         TargetFace tf;
         tf.box = face::Box{std::max(0, best->box.left - pad), std::max(0, best->box.top - pad),
                            std::min(img.cols, best->box.right - pad), std::min(img.rows, best->box.bottom - pad)};
-        std::copy(best->descriptor.begin(), best->descriptor.end(), tf.descriptor.begin());
+        auto d = descriptor_of(*best);
+        if (!d) return d.error();
+        std::copy(d->begin(), d->end(), tf.descriptor.begin());
         t.faces.push_back(tf);
         return t;
       }
@@ -170,7 +211,9 @@ Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::file
       if (!f.has_descriptor) continue;
       TargetFace tf;
       tf.box = f.box;
-      std::copy(f.descriptor.begin(), f.descriptor.end(), tf.descriptor.begin());
+      auto d = descriptor_of(f);
+      if (!d) return d.error();
+      std::copy(d->begin(), d->end(), tf.descriptor.begin());
       t.faces.push_back(tf);
     }
     return t;
@@ -191,12 +234,12 @@ Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::file
   face::Chip c;
   c.size = cs;
   c.rgb.assign(chip.data, chip.data + static_cast<size_t>(cs) * cs * 3);
-  auto d = enc->describe({c});
+  auto d = face::describe_jittered(*enc, c, jitter);
   if (!d) return d.error();
   t.model_id = enc->model_id();
   TargetFace tf;
   tf.box = face::Box{0, 0, img.cols, img.rows};
-  std::copy((*d)[0].begin(), (*d)[0].end(), tf.descriptor.begin());
+  std::copy(d->begin(), d->end(), tf.descriptor.begin());
   t.faces.push_back(tf);
   return t;
 }

@@ -89,6 +89,14 @@ class Matcher {
   std::unordered_map<int64_t, int64_t> source_person_;
 };
 
+// Cannot-link across the faces of one target photo: one person is never the match of two of them. Greedy by
+// distance: the nearest (face, person) pair keeps its match; the same person loses `match` on the photo's other
+// faces, which then fall to their next person within tolerance (or to unknown).
+void one_person_per_face(std::vector<FaceResult>& faces_of_one_photo);
+
+// The face's answer: its first person with match set, or null.
+const PersonHit* best_match(const FaceResult& r);
+
 // A target image's faces, described with the same pipeline as detect.
 struct TargetFace {
   face::Box box;
@@ -104,9 +112,10 @@ struct TargetImage {
 //  Chip:  the image is an aligned face chip (like dlib's 150×150 chips): resized to 150×150, described whole;
 //  Crop:  the image is a tight crop around one face (face-recognition.js): it is padded so that the detector and
 //         the landmarks see the whole face, then detected; without a detection it is described as a chip.
+// jitter > 1: each face's descriptor is the mean over that many jittered copies of its chip (face/jitter.hpp).
 enum class TargetMode { Photo, Chip, Crop };
 Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::filesystem::path& path,
-                                   const face::DetectParams& params, TargetMode mode);
+                                   const face::DetectParams& params, TargetMode mode, int jitter = 1);
 inline Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::filesystem::path& path,
                                           const face::DetectParams& params, bool chip_mode) {
   return describe_image(analyzer, path, params, chip_mode ? TargetMode::Chip : TargetMode::Photo);

@@ -53,7 +53,7 @@ Result<FaceSet> load_faces(catalog::Db& db, const std::string& model_id) {
     fs.meta.reserve(static_cast<size_t>(n.i64(0)));
   }
   auto s = db.prepare(
-      "SELECT id, descriptor, person_id, coalesce(assignment, ''), cluster_id FROM faces "
+      "SELECT id, descriptor, person_id, coalesce(assignment, ''), cluster_id, file_hash FROM faces "
       "WHERE model_id = ? AND descriptor IS NOT NULL AND label = 'face' ORDER BY id");
   s.bind(1, model_id);
   while (s.step()) {
@@ -64,7 +64,7 @@ Result<FaceSet> load_faces(catalog::Db& db, const std::string& model_id) {
       continue;
     }
     fs.matrix.add(s.i64(0), d->data());
-    fs.meta.push_back({s.i64(0), s.opt_i64(2), s.text(3), s.opt_i64(4)});
+    fs.meta.push_back({s.i64(0), s.opt_i64(2), s.text(3), s.opt_i64(4), s.text(5)});
   }
   return fs;
 }

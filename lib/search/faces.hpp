@@ -15,6 +15,7 @@ struct FaceMeta {
   std::optional<int64_t> person_id;
   std::string assignment;  // '', suggested, confirmed, rejected
   std::optional<int64_t> cluster_id;
+  std::string file_hash;   // the photo's content hash: two faces of one photo are never one person
 };
 
 struct FaceSet {

@@ -73,7 +73,7 @@ int match_main(int argc, char** argv) {
   std::vector<std::string> targets;
   std::string known, format, model, vk_user;
   double tolerance = -1;
-  int top = -1, min_face = -1, upsample = -1;
+  int top = -1, min_face = -1, upsample = -1, jitter = -1;
   bool show_distance = false, chip = false, crop = false;
   app.add_option("TARGET", targets, "photos (or folders of photos) to identify")->required();
   app.add_option("--known", known, "folder of known people: one image per person named after the person, or one "
@@ -88,6 +88,8 @@ int match_main(int argc, char** argv) {
   app.add_flag("--crop", crop, "the images are tight crops around one face: padded before detection");
   app.add_option("--min-face", min_face, "smallest face to find in the targets, px " + env_help("faces.min_face"));
   app.add_option("--upsample", upsample, "HOG upsampling " + env_help("faces.upsample"));
+  app.add_option("--jitter", jitter, "catalog mode: describe each target face as the mean over N jittered chips " +
+                                         env_help("faces.match_jitter"));
   app.add_option("--model", model, "catalog descriptor model (default: the targets' model)");
   app.add_option("--vk-user", vk_user, "only consider the people a VK module links to this user (friends), showing "
                                        "mutual friends");
@@ -101,6 +103,7 @@ int match_main(int argc, char** argv) {
   if (top >= 0) flags["search.top"] = std::to_string(top);
   if (min_face >= 0) flags["faces.min_face"] = std::to_string(min_face);
   if (upsample >= 0) flags["faces.upsample"] = std::to_string(upsample);
+  if (jitter >= 0) flags["faces.match_jitter"] = std::to_string(jitter);
   Config cfg;
   if (!setup_tool("facecat-match", common, flags, cfg)) return exit_code::ok;
   if (format.empty()) format = stdout_is_tty() ? "table" : "jsonl";
@@ -114,8 +117,11 @@ int match_main(int argc, char** argv) {
   const std::string model_id = analyzer.model_id();
   int failures = 0;
 
+  // known-folder mode keeps face_recognition's plain descriptors (its CLI's num_jitters is 1)
+  const int target_jitter = known.empty() ? static_cast<int>(std::clamp<int64_t>(cfg.get_int("faces.match_jitter"), 1, 100)) : 1;
   auto describe = [&](const fs::path& p) -> std::optional<match::TargetImage> {
-    auto r = match::describe_image(analyzer, p, dp, chip ? match::TargetMode::Chip : crop ? match::TargetMode::Crop : match::TargetMode::Photo);
+    auto r = match::describe_image(analyzer, p, dp, chip ? match::TargetMode::Chip : crop ? match::TargetMode::Crop : match::TargetMode::Photo,
+                                   target_jitter);
     if (!r) {
       spdlog::error("{}", r.error().message);
       ++failures;
@@ -246,10 +252,13 @@ int match_main(int argc, char** argv) {
       else std::printf("%s: no faces\n", p.string().c_str());
       continue;
     }
+    std::vector<match::FaceResult> results;
+    for (auto& tf : t->faces) results.push_back(matcher.match(tf.descriptor.data(), mo, filter ? &*filter : nullptr));
+    match::one_person_per_face(results);  // cannot-link: one person is at most one face of this photo
     for (size_t i = 0; i < t->faces.size(); ++i) {
       auto& tf = t->faces[i];
-      auto res = matcher.match(tf.descriptor.data(), mo, filter ? &*filter : nullptr);
-      const match::PersonHit* best = (!res.people.empty() && res.people[0].match) ? &res.people[0] : nullptr;
+      auto& res = results[i];
+      const match::PersonHit* best = match::best_match(res);
       if (format == "jsonl") {
         json r{{"face", i}, {"box", {tf.box.left, tf.box.top, tf.box.width(), tf.box.height()}}, {"model", model_id},
                {"tolerance", mo.tolerance}};
