@@ -193,6 +193,13 @@ def catalog_flow():
             pp = f.read()
         check("green outline marks a confirmed face" in pp and f"{os.path.basename(tmp)}/photo" in pp,
               "a person page explains the outline and shows each photo's folder")
+        r = run(["facecat-people", "--catalog", cat, "not-a-face", f"f{faces[-1]}"], home)
+        db = sqlite3.connect(cat)
+        row = db.execute("SELECT label, person_id FROM faces WHERE id = ?", (faces[-1],)).fetchall()
+        db.close()
+        check(r.rc == 0 and row == [("not_face", None)], f"facecat-people not-a-face ({r.rc}, {row})")
+        r = run(["facecat-people", "--catalog", cat, "not-a-face", "p1"], home)
+        check(r.rc == 2, f"not-a-face takes faces only ({r.rc})")
         leftovers = [f for f in os.listdir(tmp) if f.startswith(".report")]
         check(not leftovers, f"no temp folders left: {leftovers}")
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,6 +6,7 @@ screenshotted, and the page's face images are counted. Then the security rules (
 CSRF token, 404 for anything the catalog does not name or a symlink, 413 for a huge body, the catalog
 byte-identical after refused requests), a cron facecat-detect while the page is open (an action during detect's
 run says "busy", waits and then succeeds), and facecat-digikam xmp carrying the names (read back by exiftool)."""
+import atexit
 import hashlib
 import http.client
 import json
@@ -100,6 +101,15 @@ with TempDir() as tmp:
     # --- the server ---------------------------------------------------------------------------------------------
     srv = subprocess.Popen([tool("facecat-review"), "--catalog", cat], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=clean_env(home), cwd=home)
+    children = [srv]
+
+    @atexit.register
+    def _stop_children():  # a failed check or an exception must not leave a server (or a stopped detect) behind
+        for p in children:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait()
     line = srv.stdout.readline()
     serving = json.loads(line) if line else {}
     url = serving.get("url", "")
@@ -301,6 +311,7 @@ with TempDir() as tmp:
         check(r.rc in (0, 1) and r.events("new"), f"facecat-scan runs while the page is open ({r.rc})")
         det = subprocess.Popen([tool("facecat-detect")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=clean_env(home, env), cwd=home)
+        children.append(det)
         lock = cat + ".lock"
 
         def lock_names_detect():
