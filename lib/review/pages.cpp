@@ -1,5 +1,6 @@
 #include "review/pages.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -41,6 +42,7 @@ input.name{font-size:1em;padding:3px 6px;width:18em}
 .msg.error{color:#c22}
 .msg.busy{color:#b70}
 .msg.ask{color:#036}
+.pager a,.pager b{margin-right:.5em}
 .legend span{display:inline-block;width:12px;height:12px;vertical-align:middle;margin:0 4px 0 10px}
 )CSS";
 
@@ -286,12 +288,15 @@ std::string card_html(catalog::Db& db, const PersonView& p, const std::vector<Pe
   h += "<div class=\"actions\"><button type=\"button\" data-act=\"confirm\">Confirm all</button>"
        "<button type=\"button\" data-act=\"reject\">Not this person (selected)</button>"
        "<button type=\"button\" data-act=\"split\">Split selected into a new person</button>"
-       "<button type=\"button\" data-act=\"notface\">Not a face (selected)</button>"
-       "<select class=\"merge\"><option value=\"\">Merge into…</option>";
-  for (auto& o : all)
-    if (o.id != p.id && o.name)
-      h += "<option value=\"" + std::to_string(o.id) + "\">" + escape(*o.name) + "</option>";
-  h += "</select></div>\n<div class=\"msg\"></div></section>\n";
+       "<button type=\"button\" data-act=\"notface\">Not a face (selected)</button>";
+  if (person_page) {
+    h += "<select class=\"merge\"><option value=\"\">Merge into…</option>";
+    for (auto& o : all)
+      if (o.id != p.id && o.name && o.faces > 0)
+        h += "<option value=\"" + std::to_string(o.id) + "\">" + escape(*o.name) + "</option>";
+    h += "</select>";
+  }
+  h += "</div>\n<div class=\"msg\"></div></section>\n";
   return h;
 }
 
@@ -319,27 +324,42 @@ const char* kHelp =
 
 std::string index_page(catalog::Db& db, const PageContext& ctx) {
   auto all = people(db);
+  // the cards in order: people to name, then named people, each largest first; one page of them
+  std::vector<const PersonView*> order;
+  for (int pass = 0; pass < 2; ++pass)
+    for (auto& p : all)
+      if (p.faces > 0 && (pass == 0) == !p.name) order.push_back(&p);
+  const size_t per = static_cast<size_t>(std::max(1, ctx.cards_per_page));
+  const size_t pages = std::max<size_t>(1, (order.size() + per - 1) / per);
+  const size_t pg = std::min<size_t>(pages, static_cast<size_t>(std::max(1, ctx.page)));
   std::string to_name, named;
   size_t n_unnamed = 0, n_named = 0;
-  for (auto& p : all) {
-    if (p.faces == 0) continue;
-    if (!p.name) {
-      ++n_unnamed;
-      to_name += card_html(db, p, all, ctx.index_faces, false);
-    } else {
-      ++n_named;
-      named += card_html(db, p, all, ctx.index_faces, false);
-    }
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& p = *order[i];
+    (p.name ? n_named : n_unnamed)++;
+    if (i < (pg - 1) * per || i >= pg * per) continue;
+    (p.name ? named : to_name) += card_html(db, p, all, ctx.index_faces, false);
+  }
+  std::string pager;
+  if (pages > 1) {
+    pager = "<p class=\"pager\">Pages: ";
+    for (size_t i = 1; i <= pages; ++i)
+      pager += i == pg ? "<b>" + std::to_string(i) + "</b> " : "<a href=\"/?page=" + std::to_string(i) + "\">" + std::to_string(i) + "</a> ";
+    pager += "</p>\n";
   }
   int64_t nobody = db.scalar_int("SELECT count(*) FROM faces WHERE label = 'face' AND "
                                  "(person_id IS NULL OR assignment = 'rejected')")
                        .value_or(0);
-  std::string body = kHelp;
-  body += "<h2 id=\"to-name\">To name: " + std::to_string(n_unnamed) + " suggested people, largest first</h2>\n";
-  body += to_name.empty() ? "<p class=\"muted\">Nothing left to name. Run facecat-cluster after facecat-detect to "
-                            "group new faces.</p>\n"
-                          : to_name;
-  body += "<h2 id=\"people\">People: " + std::to_string(n_named) + "</h2>\n" + named;
+  std::string body = kHelp + pager;
+  if (!to_name.empty() || pg == 1) {
+    body += "<h2 id=\"to-name\">To name: " + std::to_string(n_unnamed) + " suggested people, largest first</h2>\n";
+    body += to_name.empty() ? "<p class=\"muted\">Nothing left to name. Run facecat-cluster after facecat-detect to "
+                              "group new faces.</p>\n"
+                            : to_name;
+  }
+  if (!named.empty() || pg == pages)
+    body += "<h2 id=\"people\">People: " + std::to_string(n_named) + "</h2>\n" + named;
+  body += pager;
   body += "<p class=\"muted\">" + std::to_string(nobody) +
           " faces belong to nobody (too few alike to group, or rejected).</p>\n";
   return page(ctx, "People", all, body);

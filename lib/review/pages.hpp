@@ -14,6 +14,8 @@ struct PageContext {
   std::string catalog_name;  // shown in the header
   uint64_t generation = 0;   // actions done so far (data-generation on <body>)
   int index_faces = 24;
+  int page = 1;              // of the index
+  int cards_per_page = 50;   // people per index page
 };
 
 std::string index_page(catalog::Db& db, const PageContext& ctx);

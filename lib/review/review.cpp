@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -156,8 +157,10 @@ class App {
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       return gate(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
     });
-    svr.Get("/", [this](const httplib::Request&, httplib::Response& res) {
-      with_reader(res, [&](catalog::Db& db) { res.set_content(index_page(db, ctx()), "text/html; charset=utf-8"); });
+    svr.Get("/", [this](const httplib::Request& req, httplib::Response& res) {
+      auto c = ctx();
+      if (auto pg = util::parse_int(req.get_param_value("page"))) c.page = static_cast<int>(std::clamp<int64_t>(*pg, 1, 1000000));
+      with_reader(res, [&](catalog::Db& db) { res.set_content(index_page(db, c), "text/html; charset=utf-8"); });
     });
     svr.Get(R"(/person/(\d{1,18}))", [this](const httplib::Request& req, httplib::Response& res) {
       int64_t id = std::stoll(req.matches[1]);
@@ -297,6 +300,7 @@ class App {
     c.catalog_name = util::utf8_lossy(o_.catalog.string());
     c.generation = generation_.load();
     c.index_faces = o_.index_faces;
+    c.cards_per_page = o_.people_per_page;
     return c;
   }
 

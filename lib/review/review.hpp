@@ -30,6 +30,7 @@ struct Options {
   size_t max_body = 64 * 1024;       // bytes of a request body; larger gets 413
   int busy_timeout_ms = 10000;       // SQLite busy timeout of each read or write
   int index_faces = 24;              // faces per card on the index
+  int people_per_page = 50;          // cards per index page
 };
 
 struct Serving {

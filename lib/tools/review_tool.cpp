@@ -24,6 +24,7 @@ int review_main(int argc, char** argv) {
   app.add_flag("--allow-remote", ro.allow_remote,
                "allow a --bind address that other machines can reach (anyone with the printed address can edit)");
   app.add_option("--index-faces", ro.index_faces, "faces per group on the index page")->check(CLI::PositiveNumber);
+  app.add_option("--people-per-page", ro.people_per_page, "groups per index page")->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

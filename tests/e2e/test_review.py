@@ -224,6 +224,12 @@ with TempDir() as tmp:
         focused = b.eval("document.activeElement.closest('.card') ? +document.activeElement.closest('.card').dataset.person : 0")
         first = sorted(start.values(), key=lambda p: (-p["faces"], p["person"]))[0]["person"]
         check_eq(focused, first, "the largest cluster's name box has the focus")
+        focus_js = "+document.activeElement.closest('.card').dataset.person"
+        order = b.eval("Array.from(document.querySelectorAll('.card')).map(c => +c.dataset.person)")
+        b.key("PageDown")
+        check_eq(b.eval(focus_js), order[1], "PageDown goes to the next group")
+        b.key("PageUp")
+        check_eq(b.eval(focus_js), order[0], "PageUp goes back")
 
         def label_of(pid):
             faces = b.eval(f"Array.from(document.querySelectorAll('{card(pid)} .face')).map(f => +f.dataset.face)")
@@ -237,6 +243,8 @@ with TempDir() as tmp:
         check(p["name"] == name1 and p["faces"] == size1 and p["confirmed"] == size1,
               f"named and confirmed in the catalog: {p}")
         shot("named", first)
+        check(name1 in b.eval("Array.from(document.querySelectorAll('#names option')).map(o => o.value)"),
+              "the new name is offered for autocompletion")
 
         # 2. reject a face of the named person: click it, then the button
         victim = b.eval(f"+document.querySelector('{card(first)} .face:last-child').dataset.face")
