@@ -99,6 +99,10 @@ with TempDir() as tmp:
         cat, "SELECT f.id, fi.path FROM faces f JOIN files fi ON fi.hash = f.file_hash")}
 
     # --- the server ---------------------------------------------------------------------------------------------
+    r = run(["facecat-review", "--catalog", cat, "--bind", "0.0.0.0"], home)
+    check(r.rc == 2 and b"--allow-remote" in r.stderr, f"another address needs --allow-remote ({r.rc})")
+    r = run(["facecat-review", "--catalog", os.path.join(tmp, "none.db")], home)
+    check_eq(r.rc, 3, "a missing catalog is exit code 3")
     srv = subprocess.Popen([tool("facecat-review"), "--catalog", cat], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=clean_env(home), cwd=home)
     children = [srv]
