@@ -140,9 +140,11 @@ class Browser:
         self.keys += 1
 
     def screenshot(self, path, selector=None):
-        """A PNG of the page, or of one element (its whole box, scrolled or not)."""
-        params = {"format": "png", "captureBeyondViewport": True}
+        """A PNG of the whole page, or of one element (scrolled into view first). Only the whole page is captured
+        beyond the viewport: that resizes the page for a moment, and a click right after could miss."""
+        params = {"format": "png", "captureBeyondViewport": not selector}
         if selector:
+            self.center(selector)
             r = self.eval(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
                           f" const r = e.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width,"
                           f" r.height]; }})()")

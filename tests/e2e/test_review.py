@@ -199,16 +199,27 @@ with TempDir() as tmp:
                             f" const i = Array.from(c.querySelectorAll('.face img'));"
                             f" return [i.length, i.filter(x => x.complete && x.naturalWidth > 8).length]; }})()"))
 
+    def colourful_pixels(path):
+        """Pixels of the screenshot that are clearly coloured: the page itself is grey, white and blue text, so
+        these are the face photos (an image that did not load is a grey box)."""
+        raw = subprocess.run(["convert", path, "-depth", "8", "rgb:-"], capture_output=True).stdout
+        return sum(1 for i in range(0, len(raw) - 2, 3)
+                   if abs(raw[i] - raw[i + 1]) + abs(raw[i + 1] - raw[i + 2]) > 40)
+
     def shot(name, pid=None):
         step[0] += 1
-        data = b.screenshot(os.path.join(shots, f"{step[0]:02d}-{name}.png"), card(pid) if pid else None)
-        w, hgt = png_size(data)
-        check(w >= 200 and hgt >= 100, f"screenshot {name}: {w}x{hgt}")
         if pid is not None:
-            n, loaded = shown_loaded(pid)
+            n, loaded = shown_loaded(pid)  # scrolls to the card and waits for its images
             want = min(people()[pid]["faces"], 24)
             check(n == want and loaded == want, f"screenshot {name}: p{pid}'s card shows {loaded} of {n} faces "
                                                 f"loaded, the catalog has {want}")
+        path = os.path.join(shots, f"{step[0]:02d}-{name}.png")
+        data = b.screenshot(path, card(pid) if pid else None)
+        w, hgt = png_size(data)
+        check(w >= 200 and hgt >= 100, f"screenshot {name}: {w}x{hgt}")
+        if pid is not None and shutil.which("convert"):
+            c = colourful_pixels(path)
+            check(c >= 1000 * want, f"screenshot {name}: the {want} face photos are drawn ({c} coloured pixels)")
 
     def do(action, what):
         """Runs a browser action that saves something and waits for the page that shows the result."""
