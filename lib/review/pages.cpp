@@ -87,6 +87,13 @@ async function post(path, body, card) {
 }
 function done(card, res) {
   if (res.status === 200) {
+    // this person's page after it was merged into another: go to the one that stays
+    const here = location.pathname.match(/^\/person\/(\d+)$/);
+    const r = res.body.result || {};
+    if (here && r.merged === +here[1] && r.person) {
+      location.href = '/person/' + r.person;
+      return;
+    }
     sessionStorage.setItem('facecat-focus', String(cards().indexOf(card)));
     location.reload();
     return;

@@ -368,6 +368,20 @@ with TempDir() as tmp:
         check_eq(people()[target]["name"], target_name, "the action waited and then succeeded")
         check_eq(srv.poll(), None, "the server is still running")
 
+        # --- merge two named people from a person's page: the "Merge into…" list, by keyboard ------------------
+        before_first = people()[first]["faces"]
+        moved = people()[target]["faces"]
+        b.goto(f"{base}/person/{target}")
+        b.wait_loaded(what="the person page")
+        g = b.generation()
+        b.eval("document.querySelector('select.merge').focus()")
+        b.type(name1)  # typing on a closed list picks the option that starts so, and that is a change
+        b.wait(f"+document.body.dataset.generation > {g} && location.pathname === '/person/{first}'",
+               "the merge and the page of the person that stays")
+        after = people()
+        check(target not in after and after[first]["faces"] == before_first + moved,
+              f"p{target} merged into {name1} ({after.get(first)})")
+
         # --- name everything left, counting clicks and keys ---------------------------------------------------
         clicks0, keys0 = b.clicks, b.keys
         b.goto(base + "/")
