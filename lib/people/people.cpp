@@ -253,4 +253,18 @@ Result<json> forget(catalog::Db& db, const Ref& target) {
   return json{{"event", "forgotten"}, {"person", *p}, {"faces", n}};
 }
 
+Result<json> not_a_face(catalog::Db& db, int64_t face) {
+  auto s = db.prepare("SELECT person_id FROM faces WHERE id = ?");
+  s.bind(1, face);
+  if (!s.step()) return usage("no face f" + std::to_string(face));
+  auto p = s.opt_i64(0);
+  db.prepare("UPDATE faces SET label = 'not_face', person_id = NULL, assignment = NULL, cluster_id = NULL WHERE id = ?")
+      .bind_all(face)
+      .run();
+  if (p) touch(db, *p);
+  json r{{"event", "not_a_face"}, {"face", face}};
+  if (p) r["person"] = *p;
+  return r;
+}
+
 }  // namespace facecat::people

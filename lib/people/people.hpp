@@ -42,6 +42,10 @@ Result<nlohmann::json> reject(catalog::Db& db, const Ref& target);
 // forget: the person and its sources are deleted; its faces become nobody's (and unclustered).
 Result<nlohmann::json> forget(catalog::Db& db, const Ref& target);
 
+// not_a_face: the detection is not a face (label 'not_face'): it leaves its person and cluster, and matching,
+// clustering and the exports skip it from now on.
+Result<nlohmann::json> not_a_face(catalog::Db& db, int64_t face);
+
 // The person a cluster belongs to, if any.
 std::optional<int64_t> person_of_cluster(catalog::Db& db, int64_t cluster);
 

@@ -54,7 +54,10 @@ nav a{margin-right:1.2em}
 .confirmed img{outline:3px solid #2a7}
 .pager a,.pager span{margin-right:.6em}
 .sheet{display:flex;gap:16px;align-items:flex-start;background:#fff;border:1px solid #ddd;padding:8px;margin:8px 0}
+.face.target{width:176px;margin-right:16px}
 .target img{width:160px;height:160px;object-fit:cover;outline:3px solid #36c}
+.legend{font-size:.85em;color:#555}
+.legend span{display:inline-block;width:12px;height:12px;outline:3px solid #2a7;margin:0 6px 0 2px;vertical-align:middle}
 .match{color:#2a7;font-weight:bold}
 .muted{color:#888}
 )CSS";
@@ -211,6 +214,22 @@ struct PersonRow {
   std::string clusters;
 };
 
+// "folder/photo.jpg": the file's folder says more than its name (img1.jpg is in many folders).
+std::string folder_and_file(const std::string& raw) {
+  fs::path p(raw);
+  std::string folder = p.parent_path().filename().string();
+  return util::utf8_lossy(folder.empty() ? p.filename().string() : folder + "/" + p.filename().string());
+}
+
+// Faces of nobody (of the report's model): the index counts them and nobody.html lists them.
+constexpr const char* kNobodyWhere =
+    "WHERE f.label = 'face' AND (f.person_id IS NULL OR f.assignment = 'rejected') AND (? = '' OR f.model_id = ?)";
+const std::string kNobodyCount = std::string("SELECT count(*) FROM faces f ") + kNobodyWhere;
+
+const char* kConfirmedLegend =
+    "<p class=\"legend\"><span></span>a green outline marks a confirmed face: a person said it is this person "
+    "(facecat-people confirm, or named on the review page); faces without it were suggested by facecat-cluster.</p>\n";
+
 std::string person_label(const PersonRow& p) {
   if (p.name) return *p.name;
   return "Unnamed p" + std::to_string(p.id);
@@ -265,7 +284,12 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
       (p.name || p.status != "suggested" ? named : suggested).push_back(std::move(p));
     }
   }
-  int64_t nobody = db.scalar_int("SELECT count(*) FROM faces WHERE person_id IS NULL OR assignment = 'rejected'").value_or(0);
+  int64_t nobody = 0;
+  {
+    auto s = db.prepare(kNobodyCount);
+    s.bind_all(o.model_id, o.model_id);
+    if (s.step()) nobody = s.i64(0);
+  }
   w.stats.people = named.size();
   w.stats.clusters = suggested.size();
 
@@ -277,7 +301,8 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
       throw_if_interrupted();
       std::string body = "<p>" + std::to_string(p.faces) + " faces · status " + escape(p.status) +
                          (p.clusters.empty() ? "" : " · clusters " + escape(p.clusters)) +
-                         " · reference <code>p" + std::to_string(p.id) + "</code></p>\n" + Writer::pager(stem, pg, pages) +
+                         " · reference <code>p" + std::to_string(p.id) + "</code></p>\n" + kConfirmedLegend +
+                         Writer::pager(stem, pg, pages) +
                          "<div>\n";
       auto faces = w.faces_of(p.id, o.faces_per_page, (pg - 1) * o.faces_per_page);
       w.make_thumbs(faces);
@@ -286,7 +311,7 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
         ++w.stats.faces;
         body += "<div class=\"face" + std::string(f.assignment == "confirmed" ? " confirmed" : "") + "\">" +
                 w.img_tag(rel, "face " + std::to_string(f.id)) + "<br>f" + std::to_string(f.id) + "<br><span class=\"muted\">" +
-                escape(util::utf8_lossy(fs::path(f.file).filename().string())) + "</span></div>\n";
+                escape(folder_and_file(f.file)) + "</span></div>\n";
       }
       body += "</div>\n" + Writer::pager(stem, pg, pages);
       FACECAT_TRY(w.page(Writer::page_name(stem, pg), person_label(p), body));
@@ -322,9 +347,40 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
     }
     return {};
   };
-  FACECAT_TRY(listing(named, "index", "People",
-                      "<p>" + std::to_string(named.size()) + " people, " + std::to_string(suggested.size()) +
-                          " unassigned clusters, " + std::to_string(nobody) + " faces of nobody.</p>\n"));
+  // Before anything is named, the index shows the clusters to name rather than an empty page.
+  const bool none_named = named.empty();
+  FACECAT_TRY(listing(none_named ? suggested : named, "index", none_named ? "Clusters to name" : "People",
+                      "<p>" + std::to_string(named.size()) + " people, <a href=\"clusters.html\">" +
+                          std::to_string(suggested.size()) + " unassigned clusters</a>, <a href=\"nobody.html\">" +
+                          std::to_string(nobody) + " faces of nobody</a>.</p>\n" +
+                          (none_named ? "<p>Nobody is named yet: these are the groups that facecat-cluster suggests, "
+                                        "largest first. Name them on a local page with <code>facecat-review</code>, or "
+                                        "with <code>facecat-people name p&lt;id&gt; \"Name\"</code>.</p>\n"
+                                      : std::string())));
+  // faces of nobody: too few alike to form a cluster, or rejected from their person
+  {
+    int pages = static_cast<int>((nobody + o.faces_per_page - 1) / o.faces_per_page);
+    for (int pg = 1; pg <= std::max(pages, 1); ++pg) {
+      throw_if_interrupted();
+      std::vector<FaceRow> faces;
+      auto s = db.prepare(std::string(kFaceRowCols) + kNobodyWhere + " ORDER BY f.id LIMIT ? OFFSET ?");
+      s.bind_all(o.model_id, o.model_id, static_cast<int64_t>(o.faces_per_page),
+                 static_cast<int64_t>((pg - 1) * o.faces_per_page));
+      while (s.step()) faces.push_back(read_face_row(s));
+      w.make_thumbs(faces);
+      std::string body = "<p>" + std::to_string(nobody) +
+                         " faces belong to nobody: too few faces alike to form a cluster, or rejected from the person "
+                         "they were put with. Name one with <code>facecat-people name f&lt;id&gt; \"Name\"</code>.</p>\n" +
+                         Writer::pager("nobody", pg, pages) + "<div>\n";
+      for (auto& f : faces) {
+        body += "<div class=\"face\">" + w.img_tag(w.thumb(f), "face " + std::to_string(f.id)) + "<br>f" +
+                std::to_string(f.id) + (f.assignment == "rejected" ? " (rejected)" : "") +
+                "<br><span class=\"muted\">" + escape(folder_and_file(f.file)) + "</span></div>\n";
+      }
+      body += "</div>\n" + Writer::pager("nobody", pg, pages);
+      FACECAT_TRY(w.page(Writer::page_name("nobody", pg), "Faces of nobody", body));
+    }
+  }
   FACECAT_TRY(listing(suggested, "clusters", "Unassigned clusters",
                       "<p>Clusters that nobody has named yet. Name one with <code>facecat-people name c&lt;cluster&gt; "
                       "\"Name\"</code> (each page shows its cluster ids).</p>\n"));
@@ -335,6 +391,7 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
   if (!matches.empty()) {
     std::string body;
     std::map<std::string, cv::Mat> images;
+    std::map<std::string, int> faces_in;  // facecat-match numbers faces per image from 0
     for (size_t i = 0; i < matches.size(); ++i) {
       auto& m = matches[i];
       std::string rel = "match/target-" + std::to_string(i) + ".jpg";
@@ -344,7 +401,8 @@ Result<Stats> write(catalog::Db& db, const Options& o, const std::vector<MatchEn
       if (!images[key].empty()) cutout = Writer::cut(images[key], m.box.left, m.box.top, m.box.width(), m.box.height());
       if (cutout.empty() || !w.save_thumb(cutout, tmp / rel)) rel.clear();
       body += "<div class=\"sheet\"><div class=\"face target\">" + w.img_tag(rel, "target face") + "<br>" +
-              escape(util::utf8_lossy(m.target.filename().string())) + "<br>face " + std::to_string(i) + "</div>\n";
+              escape(util::utf8_lossy(m.target.filename().string())) + "<br>face " + std::to_string(faces_in[key]++) +
+              "</div>\n";
       bool any = false;
       for (auto& h : m.result.people) {
         auto f = w.face(h.best_face);

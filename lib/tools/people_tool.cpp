@@ -43,6 +43,9 @@ int people_main(int argc, char** argv) {
   confirm->add_option("TARGET", refs, "p<id>, c<id> or f<id>...")->required();
   auto* reject = app.add_subcommand("reject", "a face (or a cluster's or person's suggested faces) is not that person");
   reject->add_option("TARGET", refs, "f<id>, c<id> or p<id>...")->required();
+  auto* notface = app.add_subcommand("not-a-face", "these detections are not faces: they leave their person and cluster, "
+                                                   "and matching, clustering and the exports skip them");
+  notface->add_option("FACE", refs, "f<id>...")->required();
   auto* forget = app.add_subcommand("forget", "delete a person and its sources; its faces become nobody's");
   forget->add_option("TARGET", refs, "p<id>, c<id> or a name...")->required();
   auto* erase = app.add_subcommand(
@@ -125,6 +128,12 @@ int people_main(int argc, char** argv) {
     }
     out.push_back(value_or_throw(
         people::split(db, faces, split_name.empty() ? std::nullopt : std::optional<std::string>(split_name))));
+  } else if (notface->parsed()) {
+    for (auto& r : refs) {
+      auto x = ref(r);
+      if (x.kind != people::Ref::Kind::Face) throw Fatal("not-a-face takes faces (f<id>), not '" + r + "'", exit_code::usage);
+      out.push_back(value_or_throw(people::not_a_face(db, x.id)));
+    }
   } else {
     for (auto& r : refs) {
       auto x = ref(r);

@@ -151,6 +151,13 @@ def catalog_flow():
         people = r.jsonl()
         check(len(people) == 3 and all(p["faces"] == 7 and p["status"] == "suggested" for p in people),
               f"3 suggested people of 7 faces: {people}")
+        # before anything is named, the index shows the clusters to name (not an empty page)
+        early = os.path.join(tmp, "early")
+        r = run(["facecat-report", "--catalog", cat, "--out", early], home)
+        with open(os.path.join(early, "index.html"), encoding="utf-8") as f:
+            idx = f.read()
+        check(r.rc == 0 and "Clusters to name" in idx and idx.count('class="card"') == 3,
+              f"the first index shows the 3 clusters to name ({r.rc})")
         c0 = people[0]["clusters"][0]
         r = run(["facecat-people", "--catalog", cat, "name", f"c{c0}", "Zoë Ünïcode"], home)
         check(r.rc == 0 and r.jsonl()[0]["name"] == "Zoë Ünïcode", f"name a cluster: {r.stdout}")
@@ -167,7 +174,8 @@ def catalog_flow():
         r = run(["facecat-report", "--catalog", cat, "--out", out, "--people-per-page", "1"], home)
         rec = r.jsonl()[0] if r.rc == 0 else {}
         check(r.rc == 0 and rec.get("people") == 1 and rec.get("clusters") == 2, f"report summary: {rec} {r.stderr[-300:]}")
-        check(rec.get("thumbs_made") == 21 and rec.get("thumbs_missing") == 0, f"a thumbnail per face: {rec}")
+        check(rec.get("thumbs_made") == 21 + 4 and rec.get("thumbs_missing") == 0,
+              f"a thumbnail per face (21 in people, 4 of nobody): {rec}")
         pages, bad, missing = check_report(out)
         check("index.html" in pages and "clusters.html" in pages and "clusters-2.html" in pages,
               f"index, clusters and a second clusters page: {sorted(pages)}")
@@ -177,7 +185,21 @@ def catalog_flow():
             check("Zoë Ünïcode" in f.read(), "the name is in the index page")
         r = run(["facecat-report", "--catalog", cat, "--out", out], home)
         rec = r.jsonl()[0] if r.rc == 0 else {}
-        check(rec.get("thumbs_reused") == 21 and rec.get("thumbs_made") == 0, f"a rerun reuses thumbnails: {rec}")
+        check(rec.get("thumbs_reused") == 21 + 4 and rec.get("thumbs_made") == 0, f"a rerun reuses thumbnails: {rec}")
+        with open(os.path.join(out, "nobody.html"), encoding="utf-8") as f:
+            nob = f.read()
+        check(nob.count('<img loading="lazy" src="thumbs/') == 4, "nobody.html shows the 4 faces of nobody")
+        with open(os.path.join(out, f"person-{people[0]['person']}.html"), encoding="utf-8") as f:
+            pp = f.read()
+        check("green outline marks a confirmed face" in pp and f"{os.path.basename(tmp)}/photo" in pp,
+              "a person page explains the outline and shows each photo's folder")
+        r = run(["facecat-people", "--catalog", cat, "not-a-face", f"f{faces[-1]}"], home)
+        db = sqlite3.connect(cat)
+        row = db.execute("SELECT label, person_id FROM faces WHERE id = ?", (faces[-1],)).fetchall()
+        db.close()
+        check(r.rc == 0 and row == [("not_face", None)], f"facecat-people not-a-face ({r.rc}, {row})")
+        r = run(["facecat-people", "--catalog", cat, "not-a-face", "p1"], home)
+        check(r.rc == 2, f"not-a-face takes faces only ({r.rc})")
         leftovers = [f for f in os.listdir(tmp) if f.startswith(".report")]
         check(not leftovers, f"no temp folders left: {leftovers}")
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,0 +1,5 @@
+#pragma once
+
+namespace facecat::tools {
+int review_main(int argc, char** argv);
+}  // namespace facecat::tools
