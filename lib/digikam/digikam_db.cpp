@@ -89,13 +89,10 @@ std::optional<std::string> mount_point_for_uuid(const std::string& uuid) {
   return std::nullopt;
 }
 
-struct Root {
-  int64_t id;
-  std::string path;  // absolute, no trailing slash ("/" for the file system root)
-};
+}  // namespace
 
-std::vector<Root> load_roots(Db& db, const DbOptions& opts) {
-  std::vector<Root> roots;
+std::vector<AlbumRoot> album_roots(Db& db, const DbOptions& opts) {
+  std::vector<AlbumRoot> roots;
   auto s = db.prepare("SELECT id, identifier, specificPath FROM AlbumRoots ORDER BY id");
   while (s.step()) {
     int64_t id = s.i64(0);
@@ -136,6 +133,10 @@ std::vector<Root> load_roots(Db& db, const DbOptions& opts) {
   }
   return roots;
 }
+
+namespace {
+
+using Root = AlbumRoot;
 
 struct Where {
   const Root* root;
@@ -304,6 +305,12 @@ class Writer {
   std::map<std::string, int64_t> tags_;
 };
 
+// Schema versions whose AlbumRoots, Albums, Images, Tags, TagsTree, TagProperties, ImageTags and
+// ImageTagProperties facecat reads and writes: 15 (digiKam 7.x, Debian 12's 7.9.0, checked with the real
+// program) and 16 (digiKam 8.x). The two differ in nothing facecat touches.
+constexpr const char* kKnownSchemas = "15 and 16";
+bool known_schema(const std::string& v) { return v == "15" || v == "16"; }
+
 bool has_table(Db& db, const char* name) {
   auto s = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
   s.bind(1, name);
@@ -389,10 +396,12 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
     {
       auto s = db.prepare("SELECT value FROM Settings WHERE keyword = 'DBVersion'");
       std::string v = s.step() ? s.text(0) : "";
-      if (v != "16")
-        spdlog::warn("{} has digiKam schema version '{}'; facecat was written for version 16", name, v);
+      if (!known_schema(v))
+        spdlog::warn("{} has digiKam schema version '{}'; facecat knows versions {} (the tables it reads and "
+                     "writes are the same in both)",
+                     name, v, kKnownSchemas);
     }
-    auto roots = load_roots(db, opts);
+    auto roots = album_roots(db, opts);
     if (roots.empty()) spdlog::warn("{} has no usable album roots: has digiKam scanned a collection yet?", name);
 
     // Match images first (read-only).

@@ -428,6 +428,19 @@ std::string sidecar_path(const std::string& image_path, bool compat_names) {
   return (has_ext ? image_path.substr(0, dot) : image_path) + ".xmp";
 }
 
+bool written_only_by_facecat(std::string_view xml) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size(), kParseFlags, pugi::encoding_utf8)) return false;
+  for (auto top : doc.children()) {
+    if (top.type() != pugi::node_element) continue;
+    if (!elem_is(top, kX, "xmpmeta")) return false;
+    for (auto a : top.attributes())
+      if (attr_is(top, a, kX, "xmptk")) return std::string_view(a.value()) == "facecat";
+    return false;
+  }
+  return false;
+}
+
 Result<std::vector<ReadRegion>> read_regions(std::string_view xml) {
   pugi::xml_document doc;
   auto pr = doc.load_buffer(xml.data(), xml.size(), kParseFlags, pugi::encoding_utf8);

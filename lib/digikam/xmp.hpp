@@ -47,6 +47,11 @@ struct MergeOutcome {
 // well-formed XMP is an error: it is never overwritten.
 Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent& content);
 
+// True for a sidecar that only facecat has written so far (its x:xmptk is still "facecat": every other writer,
+// exiftool, Exiv2/digiKam, Adobe, puts its own name there). Such a sidecar holds no metadata of the photo; facecat
+// rebuilds it from the photo's metadata (photo_xmp.hpp) and its own regions.
+bool written_only_by_facecat(std::string_view xml);
+
 // What a reader sees (for the duplicate rule and for tests).
 struct ReadRegion {
   std::string form;                 // "mwg" or "mp"
