@@ -15,6 +15,7 @@
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/signals.hpp"
+#include "digikam/import.hpp"
 #include "util/atomic_file.hpp"
 #include "util/text.hpp"
 
@@ -255,19 +256,26 @@ class Writer {
 
   enum class FaceResult { Added, Present, Conflict };
 
-  FaceResult add_face(int64_t image, int64_t tag, const std::string& rect) {
+  // A region of the same person on the same face (the same rectangle, or one that overlaps it with IoU >= 0.5:
+  // a face named in digiKam and imported keeps digiKam's own box) is there already; another person's region
+  // there is a conflict.
+  FaceResult add_face(int64_t image, int64_t tag, const Rect& box) {
+    const std::string rect = db_rect_string(box);
+    bool ours = false, other = false;
+    {
+      auto s = db_.prepare("SELECT tagid, value FROM ImageTagProperties WHERE imageid = ?1 AND property = 'tagRegion'");
+      s.bind(1, image);
+      while (s.step()) {
+        auto r = parse_db_rect(s.text(1));
+        if (s.text(1) != rect && (!r || iou(*r, box) < 0.5)) continue;
+        (tag >= 0 && s.i64(0) == tag ? ours : other) = true;
+      }
+    }
+    if (!ours && other) return FaceResult::Conflict;
     if (tag < 0) {  // a tag that only the real pass creates: everything is new
       ++changes;
       return FaceResult::Added;
     }
-    bool ours = false, other = false;
-    {
-      auto s = db_.prepare(
-          "SELECT tagid FROM ImageTagProperties WHERE imageid = ?1 AND property = 'tagRegion' AND value = ?2");
-      s.bind(1, image).bind(2, rect);
-      while (s.step()) (s.i64(0) == tag ? ours : other) = true;
-    }
-    if (!ours && other) return FaceResult::Conflict;
     bool tagged = false;
     {
       auto s = db_.prepare("SELECT 1 FROM ImageTags WHERE imageid = ?1 AND tagid = ?2");
@@ -449,7 +457,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
         for (const auto& f : j.img->faces) {
           if (f.category != Category::Confirmed || f.name.empty()) continue;
           int64_t tag = w.person_tag(f.name);
-          switch (w.add_face(j.image_id, tag, db_rect_string(f.display))) {
+          switch (w.add_face(j.image_id, tag, f.display)) {
             case Writer::FaceResult::Added: ++added; break;
             case Writer::FaceResult::Present: ++present; break;
             case Writer::FaceResult::Conflict:

@@ -37,15 +37,6 @@ const char* kind_name(RegionKind k) {
 
 }  // namespace
 
-double iou(const Rect& a, const Rect& b) {
-  const int64_t x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
-  const int64_t x1 = std::min(a.x + a.w, b.x + b.w), y1 = std::min(a.y + a.h, b.y + b.h);
-  if (x1 <= x0 || y1 <= y0) return 0;
-  const double inter = double(x1 - x0) * double(y1 - y0);
-  const double uni = double(a.w) * double(a.h) + double(b.w) * double(b.h) - inter;
-  return uni > 0 ? inter / uni : 0;
-}
-
 std::optional<Rect> parse_db_rect(const std::string& value) {
   pugi::xml_document doc;
   if (!doc.load_buffer(value.data(), value.size())) return std::nullopt;

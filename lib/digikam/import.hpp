@@ -104,6 +104,4 @@ struct ImportSummary {
 Result<ImportSummary> apply_import(catalog::Db& db, const std::vector<ImportImage>& images, const ImportOptions& opts,
                                    const Describe& describe, const std::function<void(const nlohmann::json&)>& on_event);
 
-double iou(const Rect& a, const Rect& b);
-
 }  // namespace facecat::digikam

@@ -5,7 +5,9 @@
 // - A region is facecat's when it carries a field in facecat's namespace (facecat:Source="facecat").
 //   A region of another tool with the same name and the same integer pixel rectangle as one facecat writes is a
 //   duplicate (digiKam's own rule) and is replaced too; that is what happens after digiKam rewrote a sidecar and
-//   dropped the marker. Every other region survives, in its own form.
+//   dropped the marker. Every other region survives, in its own form. A region of another tool with the same
+//   name that overlaps one of facecat's (IoU >= 0.5) with other pixels shows that face already (e.g. named in
+//   digiKam, then imported): facecat writes no second region for it.
 // - Tags: digiKam:TagsList (an rdf:Seq; digiKam ignores a Bag) "People/Name", lr:hierarchicalSubject
 //   "People|Name", dc:subject "Name". facecat records the names it added in facecat:People, so a name that is
 //   no longer exported is taken out again; tags added by anyone else stay.
