@@ -392,7 +392,8 @@ int digikam_main(int argc, char** argv) {
                   "UUID=MOUNTPOINT: where a volumeid:?uuid= album root is mounted (repeatable)");
   imp->add_option("--prefer", fl.prefer,
                   "digikam|facecat: who wins when facecat confirmed a face as someone else (default: nobody; "
-                  "the conflict is reported and left)");
+                  "the conflict is reported and left)")
+      ->check(CLI::IsMember({"digikam", "facecat"}));
   imp->add_flag("--dry-run", fl.dry_run, "report what would change; change nothing");
 
   auto* csv = app.add_subcommand("csv", "write path,name,x,y,width,height (display-frame pixels)");
