@@ -11,7 +11,7 @@
 
 namespace facecat::catalog {
 
-inline constexpr int kSchemaVersion = 3;  // what this binary writes
+inline constexpr int kSchemaVersion = 4;  // what this binary writes
 inline constexpr int kOldestReadable = 1;
 
 enum class Mode { Read, Write };

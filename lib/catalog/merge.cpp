@@ -34,6 +34,7 @@ std::string refusal(const Db& other) {
       {"vk_crawl", "SELECT count(*) FROM vk_crawl", "VK crawl rows"},
       {"vk_photos", "SELECT count(*) FROM vk_photos", "VK photos"},
       {"video_tasks", "SELECT count(*) FROM video_tasks", "video scene tasks"},
+      {"face_sources", "SELECT count(*) FROM face_sources", "imported face names"},
   };
   std::string found;
   for (const auto& w : what) {

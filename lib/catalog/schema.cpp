@@ -211,6 +211,20 @@ CREATE TABLE blocked_faces (
 );
 CREATE INDEX blocked_faces_hash ON blocked_faces(file_hash);
 )SQL",
+      // ---- version 4: where an imported face name came from (facecat-digikam import) --------------------------
+      R"SQL(
+-- One row per face and source that named it (or marked it unnamed): digiKam's database or an XMP region.
+-- A second import of the same region finds its row and changes nothing.
+CREATE TABLE face_sources (
+  face_id     INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+  source      TEXT NOT NULL,           -- 'digikam-db' or 'xmp'
+  ref         TEXT NOT NULL,           -- digikam4.db path and image id, or the sidecar/photo the region is in
+  name        TEXT,                    -- the name the source gives; NULL for an unnamed (Unknown) region
+  created     INTEGER NOT NULL DEFAULT 0,  -- 1: facecat had no face there; the import added it
+  imported_at INTEGER NOT NULL,
+  PRIMARY KEY (face_id, source)
+);
+)SQL",
   };
   return m;
 }

@@ -15,6 +15,7 @@
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/signals.hpp"
+#include "digikam/import.hpp"
 #include "util/atomic_file.hpp"
 #include "util/text.hpp"
 
@@ -89,13 +90,10 @@ std::optional<std::string> mount_point_for_uuid(const std::string& uuid) {
   return std::nullopt;
 }
 
-struct Root {
-  int64_t id;
-  std::string path;  // absolute, no trailing slash ("/" for the file system root)
-};
+}  // namespace
 
-std::vector<Root> load_roots(Db& db, const DbOptions& opts) {
-  std::vector<Root> roots;
+std::vector<AlbumRoot> album_roots(Db& db, const DbOptions& opts) {
+  std::vector<AlbumRoot> roots;
   auto s = db.prepare("SELECT id, identifier, specificPath FROM AlbumRoots ORDER BY id");
   while (s.step()) {
     int64_t id = s.i64(0);
@@ -136,6 +134,10 @@ std::vector<Root> load_roots(Db& db, const DbOptions& opts) {
   }
   return roots;
 }
+
+namespace {
+
+using Root = AlbumRoot;
 
 struct Where {
   const Root* root;
@@ -290,19 +292,26 @@ class Writer {
 
   enum class FaceResult { Added, Present, Conflict };
 
-  FaceResult add_face(int64_t image, int64_t tag, const std::string& rect) {
+  // A region of the same person on the same face (the same rectangle, or one that overlaps it with IoU >= 0.5:
+  // a face named in digiKam and imported keeps digiKam's own box) is there already; another person's region
+  // there is a conflict.
+  FaceResult add_face(int64_t image, int64_t tag, const Rect& box) {
+    const std::string rect = db_rect_string(box);
+    bool ours = false, other = false;
+    {
+      auto s = db_.prepare("SELECT tagid, value FROM ImageTagProperties WHERE imageid = ?1 AND property = 'tagRegion'");
+      s.bind(1, image);
+      while (s.step()) {
+        auto r = parse_db_rect(s.text(1));
+        if (s.text(1) != rect && (!r || iou(*r, box) < 0.5)) continue;
+        (tag >= 0 && s.i64(0) == tag ? ours : other) = true;
+      }
+    }
+    if (!ours && other) return FaceResult::Conflict;
     if (tag < 0) {  // a tag that only the real pass creates: everything is new
       ++changes;
       return FaceResult::Added;
     }
-    bool ours = false, other = false;
-    {
-      auto s = db_.prepare(
-          "SELECT tagid FROM ImageTagProperties WHERE imageid = ?1 AND property = 'tagRegion' AND value = ?2");
-      s.bind(1, image).bind(2, rect);
-      while (s.step()) (s.i64(0) == tag ? ours : other) = true;
-    }
-    if (!ours && other) return FaceResult::Conflict;
     bool tagged = false;
     {
       auto s = db_.prepare("SELECT 1 FROM ImageTags WHERE imageid = ?1 AND tagid = ?2");
@@ -339,6 +348,12 @@ class Writer {
   std::optional<int64_t> people_;
   std::map<std::string, int64_t> tags_;
 };
+
+// Schema versions whose AlbumRoots, Albums, Images, Tags, TagsTree, TagProperties, ImageTags and
+// ImageTagProperties facecat reads and writes: 15 (digiKam 7.x, Debian 12's 7.9.0, checked with the real
+// program) and 16 (digiKam 8.x). The two differ in nothing facecat touches.
+constexpr const char* kKnownSchemas = "15 and 16";
+bool known_schema(const std::string& v) { return v == "15" || v == "16"; }
 
 bool has_table(Db& db, const char* name) {
   auto s = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
@@ -425,10 +440,12 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
     {
       auto s = db.prepare("SELECT value FROM Settings WHERE keyword = 'DBVersion'");
       std::string v = s.step() ? s.text(0) : "";
-      if (v != "16")
-        spdlog::warn("{} has digiKam schema version '{}'; facecat was written for version 16", name, v);
+      if (!known_schema(v))
+        spdlog::warn("{} has digiKam schema version '{}'; facecat knows versions {} (the tables it reads and "
+                     "writes are the same in both)",
+                     name, v, kKnownSchemas);
     }
-    auto roots = load_roots(db, opts);
+    auto roots = album_roots(db, opts);
     if (roots.empty()) spdlog::warn("{} has no usable album roots: has digiKam scanned a collection yet?", name);
 
     // Match images first (read-only).
@@ -481,7 +498,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
             continue;
           }
           int64_t tag = w.person_tag(f.name);
-          switch (w.add_face(j.image_id, tag, db_rect_string(f.display))) {
+          switch (w.add_face(j.image_id, tag, f.display)) {
             case Writer::FaceResult::Added: ++added; break;
             case Writer::FaceResult::Present: ++present; break;
             case Writer::FaceResult::Conflict:

@@ -1,4 +1,4 @@
-// Confirmed faces straight into digiKam's own database (digikam4.db, SQLite, schema version 16), following the
+// Confirmed faces straight into digiKam's own database (digikam4.db, SQLite, schema versions 15 and 16), following the
 // recipe in ../shared/docs/digikam.md:
 //  1. refuse when digiKam runs (a process named "digikam") or another program holds a lock on the file
 //     (BEGIN EXCLUSIVE with no busy wait fails);
@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "catalog/db.hpp"
 #include "digikam/selection.hpp"
 #include "util/result.hpp"
 
@@ -50,6 +51,15 @@ struct DbSummary {
   int tags_created = 0;
   std::string backup;        // the backup copy, when one was made
 };
+
+// digiKam's album roots as absolute folders here (no trailing slash; "/" for the file system root): the
+// identifier's path, uuid (through volumes or /dev/disk/by-uuid) or network mount path, plus specificPath.
+// Roots that cannot be resolved are left out with a warning.
+struct AlbumRoot {
+  int64_t id;
+  std::string path;
+};
+std::vector<AlbumRoot> album_roots(catalog::Db& db, const DbOptions& opts);
 
 // Parses "OLD=NEW" (both absolute; trailing slashes dropped).
 Result<std::pair<std::string, std::string>> parse_root_map(const std::string& spec);

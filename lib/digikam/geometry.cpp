@@ -71,6 +71,15 @@ Rect stored_to_display(const Rect& r, Size stored, int o) {
   return map_box(r, [&](Point p) { return to_display(p, stored, o); });
 }
 
+double iou(const Rect& a, const Rect& b) {
+  const int64_t x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
+  const int64_t x1 = std::min(a.x + a.w, b.x + b.w), y1 = std::min(a.y + a.h, b.y + b.h);
+  if (x1 <= x0 || y1 <= y0) return 0;
+  const double inter = double(x1 - x0) * double(y1 - y0);
+  const double uni = double(a.w) * double(a.h) + double(b.w) * double(b.h) - inter;
+  return uni > 0 ? inter / uni : 0;
+}
+
 Rect clamp(const Rect& r, Size f) {
   int64_t x0 = std::clamp<int64_t>(r.x, 0, f.w), y0 = std::clamp<int64_t>(r.y, 0, f.h);
   int64_t x1 = std::clamp<int64_t>(r.x + std::max<int64_t>(r.w, 0), 0, f.w);

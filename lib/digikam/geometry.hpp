@@ -33,6 +33,8 @@ Size display_size(Size stored, int orientation);
 // Exact integer transforms (no rounding happens: both frames are pixel grids).
 Rect display_to_stored(const Rect& display_box, Size stored, int orientation);
 Rect stored_to_display(const Rect& stored_box, Size stored, int orientation);
+// Intersection over union of two boxes (0 when they do not overlap).
+double iou(const Rect& a, const Rect& b);
 // The part of r inside a frame of this size (w or h 0 when nothing is left).
 Rect clamp(const Rect& r, Size frame);
 

@@ -428,6 +428,19 @@ std::string sidecar_path(const std::string& image_path, bool compat_names) {
   return (has_ext ? image_path.substr(0, dot) : image_path) + ".xmp";
 }
 
+bool written_only_by_facecat(std::string_view xml) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size(), kParseFlags, pugi::encoding_utf8)) return false;
+  for (auto top : doc.children()) {
+    if (top.type() != pugi::node_element) continue;
+    if (!elem_is(top, kX, "xmpmeta")) return false;
+    for (auto a : top.attributes())
+      if (attr_is(top, a, kX, "xmptk")) return std::string_view(a.value()) == "facecat";
+    return false;
+  }
+  return false;
+}
+
 Result<std::vector<ReadRegion>> read_regions(std::string_view xml) {
   pugi::xml_document doc;
   auto pr = doc.load_buffer(xml.data(), xml.size(), kParseFlags, pugi::encoding_utf8);
@@ -482,6 +495,42 @@ Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent
   for (auto& r : regions)
     if (r.name) r.name = xml_safe(*r.name);
   const Size st = content.stored;
+
+  // A face another tool already shows under the same name with its own box (IoU >= 0.5, not the same pixels:
+  // e.g. named in digiKam and imported by facecat) keeps that region, and facecat does not add a second one
+  // (digiKam would show two faces). Same pixels anywhere: the duplicate rule below replaces the other tool's
+  // region, and facecat's is written.
+  {
+    struct Seen {
+      std::string name;
+      Rect px;
+      bool ours;
+    };
+    std::vector<Seen> seen;
+    if (auto prop = find_property(loc.descs, kMwgRs, "Regions"))
+      for (auto li : items_of(array_of(field_node(prop, kMwgRs, "RegionList"))))
+        if (auto a = mwg_area_of(li))
+          seen.push_back({face_key(non_empty(get_field(li, kMwgRs, "Name"))), from_mwg(*a, st),
+                          has_field_in_ns(li, kFacecatNs)});
+    if (auto prop = find_property(loc.descs, kMP, "RegionInfo"))
+      for (auto li : items_of(array_of(field_node(prop, kMPRI, "Regions"))))
+        if (auto a = mp_area_of(li))
+          seen.push_back({face_key(non_empty(get_field(li, kMPReg, "PersonDisplayName"))), from_mp(*a, st),
+                          has_field_in_ns(li, kFacecatNs)});
+    regions.erase(std::remove_if(regions.begin(), regions.end(),
+                                 [&](const XmpRegion& r) {
+                                   if (!r.name) return false;
+                                   bool overlapped = false;
+                                   for (const auto& x : seen) {
+                                     if (x.name != face_key(r.name)) continue;
+                                     // the same pixels (a duplicate, or facecat's from before): written again
+                                     if (x.px == r.stored) return false;
+                                     if (!x.ours && iou(x.px, r.stored) >= 0.5) overlapped = true;
+                                   }
+                                   return overlapped;
+                                 }),
+                  regions.end());
+  }
 
   // tiff:Orientation: never written; one left by another tool overrides the file's EXIF in digiKam.
   for (auto d : loc.descs)

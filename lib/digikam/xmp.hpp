@@ -5,7 +5,9 @@
 // - A region is facecat's when it carries a field in facecat's namespace (facecat:Source="facecat").
 //   A region of another tool with the same name and the same integer pixel rectangle as one facecat writes is a
 //   duplicate (digiKam's own rule) and is replaced too; that is what happens after digiKam rewrote a sidecar and
-//   dropped the marker. Every other region survives, in its own form.
+//   dropped the marker. Every other region survives, in its own form. A region of another tool with the same
+//   name that overlaps one of facecat's (IoU >= 0.5) with other pixels shows that face already (e.g. named in
+//   digiKam, then imported): facecat writes no second region for it.
 // - Tags: digiKam:TagsList (an rdf:Seq; digiKam ignores a Bag) "People/Name", lr:hierarchicalSubject
 //   "People|Name", dc:subject "Name". facecat records the names it added in facecat:People, so a name that is
 //   no longer exported is taken out again; tags added by anyone else stay.
@@ -46,6 +48,11 @@ struct MergeOutcome {
 // existing: the current sidecar's bytes, or nullptr when there is none. An existing file that is not
 // well-formed XMP is an error: it is never overwritten.
 Result<MergeOutcome> merge_sidecar(const std::string* existing, const XmpContent& content);
+
+// True for a sidecar that only facecat has written so far (its x:xmptk is still "facecat": every other writer,
+// exiftool, Exiv2/digiKam, Adobe, puts its own name there). Such a sidecar holds no metadata of the photo; facecat
+// rebuilds it from the photo's metadata (photo_xmp.hpp) and its own regions.
+bool written_only_by_facecat(std::string_view xml);
 
 // What a reader sees (for the duplicate rule and for tests).
 struct ReadRegion {

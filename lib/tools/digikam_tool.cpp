@@ -9,8 +9,15 @@
 #include "core/output.hpp"
 #include "core/signals.hpp"
 #include "core/tool.hpp"
+#include <cmath>
+
 #include "digikam/csv.hpp"
+#include "digikam/import.hpp"
+#include "face/region.hpp"
+#include "faces_store/store.hpp"
+#include "tools/face_config.hpp"
 #include "digikam/digikam_db.hpp"
+#include "digikam/photo_xmp.hpp"
 #include "digikam/selection.hpp"
 #include "digikam/xmp.hpp"
 #include "tools/common.hpp"
@@ -32,6 +39,8 @@ struct Flags {
   std::vector<std::string> volumes;
   bool dry_run = false;
   std::string output;
+  std::vector<std::string> xmp_folders;
+  std::string prefer;
 };
 
 void report_error(const std::string& path, const std::string& reason, int& errors) {
@@ -122,7 +131,23 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
       struct stat st {};
       if (::stat(side.c_str(), &st) == 0) mode = static_cast<int>(st.st_mode & 07777);
     }
-    auto merged = merge_sidecar(existing ? &*existing : nullptr, c);
+    // A new sidecar (or one only facecat ever wrote, without the photo's metadata) starts from what the photo
+    // holds, so that digiKam reading sidecars still sees the photo's captions, copyright and labels.
+    std::optional<std::string> base;
+    json photo_meta = nullptr;
+    if (!existing || written_only_by_facecat(*existing)) {
+      auto px = photo_metadata_xmp(img.path);
+      if (!px) {
+        spdlog::warn("{}: {}; the sidecar holds facecat's regions and tags only", util::printable(img.path),
+                     px.error().message);
+        photo_meta = false;
+      } else {
+        photo_meta = px->fields;
+        if (!px->packet.empty()) base = std::move(px->packet);
+      }
+    }
+    const std::string* start = base ? &*base : existing && !photo_meta.is_number() ? &*existing : nullptr;
+    auto merged = merge_sidecar(start, c);
     if (!merged) {
       report_error(side, merged.error().message, errors);
       continue;
@@ -148,6 +173,7 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     e["faces"] = img.faces.size();
     e["names"] = c.people;
     e["foreign_regions"] = merged->foreign_regions;
+    if (!photo_meta.is_null()) e["photo_metadata"] = photo_meta;
     emit(e);
   }
   spdlog::info("sidecars: {} created, {} updated, {} unchanged, {} errors", created, updated, unchanged, errors);
@@ -202,6 +228,136 @@ int run_csv(const Flags& fl, std::vector<ExportImage>& images, int errors) {
   return errors ? exit_code::some_failed : exit_code::ok;
 }
 
+// Landmarks and a descriptor for regions facecat had not found: the face engine, loaded on first use.
+Describe region_describer(const Config& cfg) {
+  auto holder = std::make_shared<std::optional<face::RegionDescriber>>();
+  auto params = detect_params(cfg);
+  return [holder, cfg, params](const std::string& path, const std::vector<Rect>& boxes) -> Result<std::vector<NewFace>> {
+    if (!*holder) {
+      spdlog::info("loading the face engine to describe regions facecat had not found");
+      auto d = face::RegionDescriber::create(analyzer_config(cfg));
+      if (!d) return d.error();
+      holder->emplace(std::move(*d));
+    }
+    auto bytes = util::read_file(path, size_t(1) << 30);
+    if (!bytes) return bytes.error();
+    std::vector<face::Box> fb;
+    for (const auto& b : boxes)
+      fb.push_back({int(b.x), int(b.y), int(b.x + b.w), int(b.y + b.h)});
+    auto faces = (*holder)->describe(*bytes, fb, params.max_pixels);
+    if (!faces) return faces.error();
+    std::vector<NewFace> out;
+    for (const auto& f : *faces) {
+      NewFace n;
+      if (f.has_descriptor) {
+        n.model_id = (*holder)->model_id();
+        n.descriptor = faces_store::floats_to_blob(f.descriptor.data(), f.descriptor.size());
+      }
+      std::vector<float> v;
+      for (const auto& p : f.landmarks) {
+        v.push_back(p.x);
+        v.push_back(p.y);
+      }
+      if (!v.empty()) n.landmarks = faces_store::floats_to_blob(v.data(), v.size());
+      n.quality = {{"size", f.size},
+                   {"blur", std::round(f.blur * 100.0) / 100.0},
+                   {"frontal", std::round(f.frontalness * 10000.0) / 10000.0}};
+      out.push_back(std::move(n));
+    }
+    return out;
+  };
+}
+
+int run_import(const Flags& fl, const Config& cfg) {
+  ImportOptions io;
+  io.pipeline = cfg.get("faces.pipeline");
+  io.dry_run = fl.dry_run;
+  if (fl.prefer == "digikam") io.prefer = Prefer::Digikam;
+  else if (fl.prefer == "facecat") io.prefer = Prefer::Facecat;
+  else if (!fl.prefer.empty())
+    throw Fatal("--prefer expects digikam or facecat, got '" + fl.prefer + "'", exit_code::usage);
+  if (fl.digikam_db.empty() && fl.xmp_folders.empty())
+    throw Fatal("say where the names are: --digikam-db digikam4.db and/or --xmp FOLDER", exit_code::usage);
+  DbOptions o;
+  o.db_path = fl.digikam_db;
+  for (const auto& m : fl.root_map) o.root_map.push_back(value_or_throw(parse_root_map(m)));
+  for (const auto& v : fl.volumes) {
+    auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+      throw Fatal("--volume expects UUID=MOUNTPOINT, got '" + v + "'", exit_code::usage);
+    o.volumes[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  // Read the sources first (the digiKam database read-only), then take the writer lock on the catalog.
+  std::vector<ImportImage> from_db, from_xmp;
+  if (!fl.digikam_db.empty()) from_db = value_or_throw(read_digikam_db(o));
+  int errors = 0;
+  auto cat = open_catalog(cfg, fl.dry_run ? catalog::Mode::Read : catalog::Mode::Write);
+  for (const auto& folder : fl.xmp_folders) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec))
+      throw Fatal("--xmp " + folder + ": not a folder", exit_code::usage);
+    auto abs = std::filesystem::absolute(folder, ec).lexically_normal().string();
+    for (const auto& ci : images_under(cat.db(), abs)) {
+      throw_if_interrupted();
+      std::string ref, xml;
+      for (bool compat : {false, true}) {
+        std::string side = sidecar_path(ci.path, compat);
+        if (!std::filesystem::exists(side, ec)) continue;
+        auto t = util::read_file(side, 64u << 20);
+        if (!t) {
+          report_error(side, "cannot read the sidecar: " + t.error().message, errors);
+          break;
+        }
+        ref = side;
+        xml = std::move(*t);
+        break;
+      }
+      if (ref.empty()) {
+        auto emb = embedded_xmp(ci.path);
+        if (!emb) {
+          spdlog::debug("{}: {}", util::printable(ci.path), emb.error().message);
+          continue;
+        }
+        if (emb->empty()) continue;
+        ref = ci.path;
+        xml = std::move(*emb);
+      }
+      auto regions = regions_from_xmp(xml, ci.stored, ci.orientation);
+      if (!regions) {
+        report_error(ref, "cannot read its XMP regions: " + regions.error().message, errors);
+        continue;
+      }
+      if (regions->empty()) continue;
+      from_xmp.push_back({ci.path, ref, std::move(*regions)});
+    }
+  }
+  auto describe = region_describer(cfg);
+  ImportSummary total;
+  for (auto* list : {&from_db, &from_xmp}) {
+    if (list->empty()) continue;
+    io.source = list == &from_db ? "digikam-db" : "xmp";
+    auto sum = value_or_throw(apply_import(cat.db(), *list, io, describe, [](const json& e) { emit(e); }));
+    json e = {{"event", "import-summary"}, {"source", io.source}, {"images", sum.images},
+              {"skipped", sum.images_skipped}, {"regions", sum.regions}, {"confirmed", sum.confirmed},
+              {"present", sum.present}, {"created", sum.created}, {"unnamed", sum.unnamed},
+              {"ignored", sum.ignored}, {"conflicts", sum.conflicts}, {"overridden", sum.overridden},
+              {"kept", sum.kept}, {"errors", sum.errors}};
+    if (fl.dry_run) e["dry_run"] = true;
+    emit(e);
+    spdlog::info("import from {}: {} images ({} skipped), {} regions: {} confirmed, {} already, {} faces added, "
+                 "{} unnamed, {} ignored, {} conflicts, {} overridden, {} kept, {} errors",
+                 io.source, sum.images, sum.images_skipped, sum.regions, sum.confirmed, sum.present, sum.created,
+                 sum.unnamed, sum.ignored, sum.conflicts, sum.overridden, sum.kept, sum.errors);
+    total.conflicts += sum.conflicts;
+    total.errors += sum.errors;
+    total.images_skipped += sum.images_skipped;
+  }
+  if (total.conflicts)
+    spdlog::warn("{} conflicts were left as they are; run again with --prefer digikam or --prefer facecat",
+                 total.conflicts);
+  return errors || total.errors || total.conflicts ? exit_code::some_failed : exit_code::ok;
+}
+
 }  // namespace
 
 int rewrite_sidecars(catalog::Db& db, const Config& cfg, const std::set<std::string>& hashes, bool compat_names) {
@@ -235,11 +391,12 @@ int remove_from_digikam_db(catalog::Db& db, const Config& cfg, const std::set<in
 }
 
 int digikam_main(int argc, char** argv) {
-  CLI::App app{"facecat-digikam: export people and face regions from the catalog to digiKam.\n"
+  CLI::App app{"facecat-digikam: people and face regions between the catalog and digiKam.\n"
                "  xmp  write or merge sidecars (photo.jpg.xmp) that digiKam reads with Settings > Metadata > "
                "Sidecars > 'Read from sidecar files'\n"
                "  db   insert confirmed faces into digikam4.db directly (close digiKam first; a backup is made)\n"
                "  csv  path,name,x,y,width,height in display-frame pixels\n"
+               "  import  names from digikam4.db and XMP regions into the catalog (confirmed faces)\n"
                "Prints one JSON event per file on stdout."};
   app.set_version_flag("--version", FACECAT_VERSION);
   app.require_subcommand(0, 1);
@@ -264,6 +421,21 @@ int digikam_main(int argc, char** argv) {
                  "UUID=MOUNTPOINT: where a volumeid:?uuid= album root is mounted (repeatable)");
   db->add_flag("--dry-run", fl.dry_run, "report what would be added; change nothing");
 
+  auto* imp = app.add_subcommand("import", "names from digiKam's database and from XMP regions into the catalog");
+  imp->add_option("--digikam-db", fl.digikam_db, "digiKam's digikam4.db (opened read-only)");
+  imp->add_option("--xmp", fl.xmp_folders,
+                  "FOLDER: MWG/MP regions in the sidecars of (or embedded in) the catalog's photos under it "
+                  "(repeatable)");
+  imp->add_option("--root-map", fl.root_map,
+                  "OLD=NEW: catalog paths under OLD are under NEW for digiKam (repeatable)");
+  imp->add_option("--volume", fl.volumes,
+                  "UUID=MOUNTPOINT: where a volumeid:?uuid= album root is mounted (repeatable)");
+  imp->add_option("--prefer", fl.prefer,
+                  "digikam|facecat: who wins when facecat confirmed a face as someone else (default: nobody; "
+                  "the conflict is reported and left)")
+      ->check(CLI::IsMember({"digikam", "facecat"}));
+  imp->add_flag("--dry-run", fl.dry_run, "report what would change; change nothing");
+
   auto* csv = app.add_subcommand("csv", "write path,name,x,y,width,height (display-frame pixels)");
   csv->add_option("-o,--output", fl.output, "the CSV file to write ('-' for stdout, instead of JSON events)")
       ->required();
@@ -278,8 +450,9 @@ int digikam_main(int argc, char** argv) {
   if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
   Config cfg;
   if (!setup_tool("facecat-digikam", common, flags, cfg)) return exit_code::ok;
-  if (!xmp->parsed() && !db->parsed() && !csv->parsed())
-    throw Fatal("say what to write: facecat-digikam xmp, db or csv (see --help)", exit_code::usage);
+  if (!xmp->parsed() && !db->parsed() && !csv->parsed() && !imp->parsed())
+    throw Fatal("say what to do: facecat-digikam xmp, db, csv or import (see --help)", exit_code::usage);
+  if (imp->parsed()) return run_import(fl, cfg);
 
   SelectOptions so;
   so.pipeline = cfg.get("faces.pipeline");

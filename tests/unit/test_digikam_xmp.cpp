@@ -222,3 +222,34 @@ TEST_CASE("digikam xmp: sidecar names", "[digikam]") {
   CHECK(sidecar_path("/a/b.c/photo", true) == "/a/b.c/photo.xmp");
   CHECK(sidecar_path("/a/.hidden", true) == "/a/.hidden.xmp");
 }
+
+TEST_CASE("digikam xmp: a face another tool shows under the same name with its own box gets no second region",
+          "[digikam]") {
+  // The face was named in another tool (its box 90,40 100x120) and imported; facecat's detector box differs.
+  auto first = content({{std::string("Alice"), Rect{100, 50, 80, 100}}, {std::string("Bob"), Rect{500, 300, 100, 100}}});
+  XmpContent other;
+  other.stored = {1000, 800};
+  other.regions.push_back({std::string("Alice"), Rect{90, 40, 100, 120}});
+  std::string foreign = merge(nullptr, other);
+  const std::string ns = kFacecatNs;
+  for (size_t p; (p = foreign.find(ns)) != std::string::npos;) foreign.replace(p, ns.size(), "http://other.invalid/");
+  std::string once = merge(&foreign, first);
+  auto rs = read_regions(once);
+  REQUIRE(rs);
+  int alice = 0, bob = 0;
+  for (const auto& r : *rs) {
+    if (r.name == std::string("Alice")) {
+      ++alice;
+      CHECK_FALSE(r.ours);
+    }
+    if (r.name == std::string("Bob")) ++bob;
+  }
+  CHECK(alice == 2);  // the other tool's, in MWG and MP form; none of facecat's
+  CHECK(bob == 2);    // facecat's, in both forms
+  CHECK(merge(&once, first) == once);
+  // A different name on that face is another face as far as the sidecar goes: facecat's region is written.
+  auto carol = content({{std::string("Carol"), Rect{100, 50, 80, 100}}});
+  auto with_carol = read_regions(merge(&foreign, carol));
+  REQUIRE(with_carol);
+  CHECK(with_carol->size() == 4);
+}
