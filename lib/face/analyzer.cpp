@@ -19,6 +19,20 @@
 #include "util/atomic_file.hpp"
 
 namespace facecat::face {
+
+float frontalness_of(const std::vector<Point>& landmarks) {
+  if (landmarks.size() < 68) return 0;
+  auto P = [&](int i) { return landmarks[size_t(i)]; };
+  float ux = P(45).x - P(36).x, uy = P(45).y - P(36).y;
+  const float n = std::hypot(ux, uy);
+  if (n <= 0) return 0;
+  ux /= n;
+  uy /= n;
+  const float a = (P(30).x - P(0).x) * ux + (P(30).y - P(0).y) * uy;
+  const float b = (P(16).x - P(30).x) * ux + (P(16).y - P(30).y) * uy;
+  const float hi = std::max(a, b), lo = std::min(a, b);
+  return hi > 0 ? std::clamp(lo / hi, 0.0f, 1.0f) : 0.0f;
+}
 namespace {
 namespace fs = std::filesystem;
 using clk = std::chrono::steady_clock;
@@ -196,20 +210,7 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
     f.landmarks.reserve(sh.num_parts());
     for (unsigned long i = 0; i < sh.num_parts(); ++i)
       f.landmarks.push_back({float(sh.part(i).x() / lx), float(sh.part(i).y() / ly)});
-    // frontalness: the nose tip between the jaw sides, measured along the eye axis (roll-invariant)
-    {
-      auto P = [&](int i) { return f.landmarks[size_t(i)]; };
-      float ux = P(45).x - P(36).x, uy = P(45).y - P(36).y;
-      const float n = std::hypot(ux, uy);
-      if (n > 0) {
-        ux /= n;
-        uy /= n;
-        const float a = (P(30).x - P(0).x) * ux + (P(30).y - P(0).y) * uy;
-        const float b = (P(16).x - P(30).x) * ux + (P(16).y - P(30).y) * uy;
-        const float hi = std::max(a, b), lo = std::min(a, b);
-        f.frontalness = hi > 0 ? std::clamp(lo / hi, 0.0f, 1.0f) : 0.0f;
-      }
-    }
+    f.frontalness = frontalness_of(f.landmarks);
     dlib::matrix<dlib::rgb_pixel> chip;
     dlib::extract_image_chip(limg, dlib::get_face_chip_details(sh, unsigned(p.chip_size), p.chip_padding), chip);
     Chip c;

@@ -46,6 +46,9 @@ struct DetectParams {
 };
 
 struct Point { float x = 0, y = 0; };
+// 0..1 from 68 landmarks: the nose tip between the jaw sides, measured along the eye axis (roll-invariant);
+// 1 = frontal. 0 when the eyes coincide.
+float frontalness_of(const std::vector<Point>& landmarks);
 
 // In the displayed frame (EXIF orientation applied), in original-image pixels.
 struct Box {

@@ -70,19 +70,7 @@ Result<std::vector<Face>> RegionDescriber::describe(const std::string& bytes, co
     dlib::full_object_detection sh = impl_->sp(dimg, rr);
     for (unsigned long i = 0; i < sh.num_parts(); ++i)
       f.landmarks.push_back({float(sh.part(i).x()), float(sh.part(i).y())});
-    {  // frontalness as FaceAnalyzer computes it: the nose tip between the jaw sides along the eye axis
-      auto P = [&](int i) { return f.landmarks[size_t(i)]; };
-      float ux = P(45).x - P(36).x, uy = P(45).y - P(36).y;
-      const float n = std::hypot(ux, uy);
-      if (n > 0) {
-        ux /= n;
-        uy /= n;
-        const float a = (P(30).x - P(0).x) * ux + (P(30).y - P(0).y) * uy;
-        const float c = (P(16).x - P(30).x) * ux + (P(16).y - P(30).y) * uy;
-        const float hi = std::max(a, c), lo = std::min(a, c);
-        f.frontalness = hi > 0 ? std::clamp(lo / hi, 0.0f, 1.0f) : 0.0f;
-      }
-    }
+    f.frontalness = frontalness_of(f.landmarks);  // as FaceAnalyzer computes it
     dlib::matrix<dlib::rgb_pixel> chip;
     dlib::extract_image_chip(dimg, dlib::get_face_chip_details(sh, unsigned(Encoder::chip_size()), 0.25), chip);
     Chip c;

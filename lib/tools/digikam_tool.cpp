@@ -180,11 +180,8 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
   return errors ? exit_code::some_failed : exit_code::ok;
 }
 
-int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors, bool remove = false) {
-  DbOptions o;
-  o.db_path = fl.digikam_db;
-  o.dry_run = fl.dry_run;
-  o.remove = remove;
+// --root-map and --volume into DbOptions (usage errors for bad ones).
+void add_paths(DbOptions& o, const Flags& fl) {
   for (const auto& m : fl.root_map) o.root_map.push_back(value_or_throw(parse_root_map(m)));
   for (const auto& v : fl.volumes) {
     auto eq = v.find('=');
@@ -192,6 +189,14 @@ int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors, bool r
       throw Fatal("--volume expects UUID=MOUNTPOINT, got '" + v + "'", exit_code::usage);
     o.volumes[v.substr(0, eq)] = v.substr(eq + 1);
   }
+}
+
+int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors, bool remove = false) {
+  DbOptions o;
+  o.db_path = fl.digikam_db;
+  o.dry_run = fl.dry_run;
+  o.remove = remove;
+  add_paths(o, fl);
   auto sum = value_or_throw(write_digikam_db(images, o, [](const json& e) { emit(e); }));
   json e = {{"event", "db-summary"},       {"images", sum.images_matched}, {"not_in_digikam", sum.images_missing},
             {"faces_added", sum.faces_added}, {"faces_present", sum.faces_present},
@@ -280,13 +285,7 @@ int run_import(const Flags& fl, const Config& cfg) {
     throw Fatal("say where the names are: --digikam-db digikam4.db and/or --xmp FOLDER", exit_code::usage);
   DbOptions o;
   o.db_path = fl.digikam_db;
-  for (const auto& m : fl.root_map) o.root_map.push_back(value_or_throw(parse_root_map(m)));
-  for (const auto& v : fl.volumes) {
-    auto eq = v.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
-      throw Fatal("--volume expects UUID=MOUNTPOINT, got '" + v + "'", exit_code::usage);
-    o.volumes[v.substr(0, eq)] = v.substr(eq + 1);
-  }
+  add_paths(o, fl);
   // Read the sources first (the digiKam database read-only), then take the writer lock on the catalog.
   std::vector<ImportImage> from_db, from_xmp;
   if (!fl.digikam_db.empty()) from_db = value_or_throw(read_digikam_db(o));
