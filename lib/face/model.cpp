@@ -2,6 +2,8 @@
 // compile. Everything else talks to it through face/model.hpp.
 #include "face/model.hpp"
 
+#include <sys/stat.h>
+
 #include <dlfcn.h>
 
 #include <cstring>
@@ -128,9 +130,16 @@ Result<void> save_net(anet_type& net, const fs::path& out) {
   } catch (const std::exception& e) {
     return make_error(std::string("cannot serialize the network: ") + e.what());
   }
+  // The cache holds public weights, not biometric data: readable by every user of the models folder whatever
+  // privacy.mode says (a reader who cannot use it would convert the weights again on every start).
   std::error_code ec;
-  if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
-  return util::write_file_atomic(out, os.str());
+  if (out.has_parent_path() && !fs::exists(out.parent_path(), ec)) {
+    fs::create_directories(out.parent_path(), ec);
+    ::chmod(out.parent_path().c_str(), 0755);
+  }
+  FACECAT_TRY(util::write_file_atomic(out, os.str()));
+  ::chmod(out.c_str(), 0644);
+  return {};
 }
 
 Result<void> load_net(anet_type& net, const fs::path& dat) {
