@@ -46,8 +46,20 @@ def main():
         check(all(os.path.exists(bytes(p)) for p, _ in their_files) and others, "their photos and others' are on disk")
         other_faces = q(cat, "SELECT id, descriptor FROM faces WHERE file_hash NOT IN (%s) ORDER BY id" %
                         ",".join("?" * len(their_files)), *[h for _, h in their_files])
-        r = run(["facecat-people", "erase", f"vk:{vk_id}", "--vk"], home, env=env)
-        check_eq(r.rc, 0, f"erase vk:{vk_id} --vk ({r.stderr[-300:]!r})")
+        # --report pointing at a folder of the user's that happens to hold thumbs/<their face id>.jpg: left alone
+        their_faces = [i for (i,) in q(cat, "SELECT id FROM faces WHERE file_hash IN (%s)" %
+                                       ",".join("?" * len(their_files)), *[h for _, h in their_files])]
+        victim = os.path.join(tmp, "victim")
+        os.makedirs(os.path.join(victim, "thumbs"))
+        for i in their_faces or [1]:
+            with open(os.path.join(victim, "thumbs", f"{i}.jpg"), "w") as f:
+                f.write("the user's own file")
+        victim_before = sorted(os.listdir(os.path.join(victim, "thumbs")))
+        r = run(["facecat-people", "erase", f"vk:{vk_id}", "--vk", "--report", victim], home, env=env)
+        check(r.rc == 1 and b"not a facecat report" in r.stderr,
+              f"erase vk:{vk_id} --vk --report <a folder of the user's>: the erase is done, the folder refused, exit 1 "
+              f"({r.rc}, {r.stderr[-300:]!r})")
+        check_eq(sorted(os.listdir(os.path.join(victim, "thumbs"))), victim_before, "the user's folder is untouched")
         removed = r.events("erased")[0]["removed"]
         check(removed["vk_photo_files"] == len(their_files) and removed["vk_profiles"] == 1 and removed["people"] == 1,
               f"counted by kind ({removed})")
