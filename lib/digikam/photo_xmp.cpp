@@ -40,18 +40,25 @@ Result<void> check_file(const std::string& image_path, int64_t max_bytes) {
   return {};
 }
 
+// The photo opened by Exiv2 with its metadata read (null when Exiv2 cannot open it); Exiv2 errors are thrown for
+// the caller's one catch.
+Exiv2::Image::AutoPtr open_and_read(const std::string& image_path) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  auto image = Exiv2::ImageFactory::open(image_path);
+#pragma GCC diagnostic pop
+  if (image.get()) image->readMetadata();
+  return image;
+}
+
 }  // namespace
 
 Result<std::string> embedded_xmp(const std::string& image_path, int64_t max_bytes) {
   FACECAT_TRY(check_file(image_path, max_bytes));
   init_exiv2();
   try {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    auto image = Exiv2::ImageFactory::open(image_path);
-#pragma GCC diagnostic pop
+    auto image = open_and_read(image_path);
     if (!image.get()) return make_error("Exiv2 cannot open the photo");
-    image->readMetadata();
     return image->xmpPacket();
   } catch (const Exiv2::AnyError& e) {
     return make_error(std::string("Exiv2 cannot read the photo's metadata: ") + util::trim(e.what()));
@@ -64,12 +71,8 @@ Result<PhotoXmp> photo_metadata_xmp(const std::string& image_path, int64_t max_b
   FACECAT_TRY(check_file(image_path, max_bytes));
   init_exiv2();
   try {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    auto image = Exiv2::ImageFactory::open(image_path);
-#pragma GCC diagnostic pop
+    auto image = open_and_read(image_path);
     if (!image.get()) return make_error("Exiv2 cannot open the photo");
-    image->readMetadata();
     // The metadata working group's order when sources disagree: EXIF first, then XMP, then IPTC (exiftool's
     // MWG composite tags read it the same way). So EXIF's conversion replaces a property the embedded XMP has,
     // and IPTC's only adds what neither has.

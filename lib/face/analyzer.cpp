@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <dlib/image_processing.h>
 #include <dlib/image_transforms.h>
 #include <dlib/opencv/cv_image.h>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
+#include "face/chip.hpp"
 #include "face/detector.hpp"
 #include "face/image_decode.hpp"
 #include "face/tiny_detector.hpp"
@@ -19,6 +21,23 @@
 #include "util/atomic_file.hpp"
 
 namespace facecat::face {
+
+Chip extract_chip(const dlib::cv_image<dlib::bgr_pixel>& img, const dlib::full_object_detection& sh, int size,
+                  double padding, float* blur) {
+  dlib::matrix<dlib::rgb_pixel> chip;
+  dlib::extract_image_chip(img, dlib::get_face_chip_details(sh, unsigned(size), padding), chip);
+  Chip c;
+  c.size = int(chip.nr());
+  c.rgb.resize(size_t(chip.nr() * chip.nc() * 3));
+  std::memcpy(c.rgb.data(), &chip(0, 0), c.rgb.size());
+  cv::Mat rgb(c.size, c.size, CV_8UC3, c.rgb.data()), gray, lap;
+  cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
+  cv::Laplacian(gray, lap, CV_64F);
+  cv::Scalar mu, sd;
+  cv::meanStdDev(lap, mu, sd);
+  *blur = float(sd[0] * sd[0]);
+  return c;
+}
 
 float frontalness_of(const std::vector<Point>& landmarks) {
   if (landmarks.size() < 68) return 0;
@@ -211,21 +230,7 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
     for (unsigned long i = 0; i < sh.num_parts(); ++i)
       f.landmarks.push_back({float(sh.part(i).x() / lx), float(sh.part(i).y() / ly)});
     f.frontalness = frontalness_of(f.landmarks);
-    dlib::matrix<dlib::rgb_pixel> chip;
-    dlib::extract_image_chip(limg, dlib::get_face_chip_details(sh, unsigned(p.chip_size), p.chip_padding), chip);
-    Chip c;
-    c.size = int(chip.nr());
-    c.rgb.resize(size_t(chip.nr() * chip.nc() * 3));
-    std::memcpy(c.rgb.data(), &chip(0, 0), c.rgb.size());
-    {
-      cv::Mat rgb(c.size, c.size, CV_8UC3, c.rgb.data()), gray, lap;
-      cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
-      cv::Laplacian(gray, lap, CV_64F);
-      cv::Scalar mu, sd;
-      cv::meanStdDev(lap, mu, sd);
-      f.blur = float(sd[0] * sd[0]);
-    }
-    chips.push_back(std::move(c));
+    chips.push_back(extract_chip(limg, sh, p.chip_size, p.chip_padding, &f.blur));
   }
   return {};
 }

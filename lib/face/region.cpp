@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "face/chip.hpp"
 #include "face/image.hpp"
 #include "face/image_decode.hpp"
 
@@ -71,21 +72,7 @@ Result<std::vector<Face>> RegionDescriber::describe(const std::string& bytes, co
     for (unsigned long i = 0; i < sh.num_parts(); ++i)
       f.landmarks.push_back({float(sh.part(i).x()), float(sh.part(i).y())});
     f.frontalness = frontalness_of(f.landmarks);  // as FaceAnalyzer computes it
-    dlib::matrix<dlib::rgb_pixel> chip;
-    dlib::extract_image_chip(dimg, dlib::get_face_chip_details(sh, unsigned(Encoder::chip_size()), 0.25), chip);
-    Chip c;
-    c.size = int(chip.nr());
-    c.rgb.resize(size_t(chip.nr() * chip.nc() * 3));
-    std::memcpy(c.rgb.data(), &chip(0, 0), c.rgb.size());
-    {
-      cv::Mat rgb(c.size, c.size, CV_8UC3, c.rgb.data()), gray, lap;
-      cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
-      cv::Laplacian(gray, lap, CV_64F);
-      cv::Scalar mu, sd;
-      cv::meanStdDev(lap, mu, sd);
-      f.blur = float(sd[0] * sd[0]);
-    }
-    chips.push_back(std::move(c));
+    chips.push_back(extract_chip(dimg, sh, Encoder::chip_size(), 0.25, &f.blur));
     out.push_back(std::move(f));
   }
   if (!chips.empty()) {
