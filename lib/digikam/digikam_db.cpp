@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -384,7 +386,44 @@ std::string map_root(const std::string& path, const std::vector<std::pair<std::s
   return path;
 }
 
-long find_running_digikam() {
+namespace {
+// dev/ino of a folder, or {0,0}.
+std::pair<dev_t, ino_t> dir_id(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return {0, 0};
+  return {st.st_dev, st.st_ino};
+}
+
+// Whether process `pid` holds a file open in the folder `dir` (compared by dev/ino, so symlinked paths match).
+// A process whose descriptors we may not read (another user's) counts as holding it: refusing is the safe side.
+bool holds_file_in(const std::string& pid, std::pair<dev_t, ino_t> dir) {
+  const std::string fd_dir = "/proc/" + pid + "/fd";
+  DIR* d = ::opendir(fd_dir.c_str());
+  if (!d) return errno == EACCES || errno == EPERM;
+  bool found = false;
+  while (auto* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[4096];
+    ssize_t n = ::readlink((fd_dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    if (n <= 0 || target[0] != '/') continue;
+    target[n] = '\0';
+    std::string t(target);
+    if (util::ends_with(t, " (deleted)")) continue;
+    auto slash = t.rfind('/');
+    if (dir_id(slash == 0 ? "/" : t.substr(0, slash)) == dir) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+}  // namespace
+
+long find_running_digikam(const std::filesystem::path& db_path) {
+  std::error_code ec;
+  auto parent = std::filesystem::absolute(db_path, ec).parent_path();
+  const auto dir = dir_id(parent.string());
   DIR* d = ::opendir("/proc");
   if (!d) return 0;
   long found = 0;
@@ -394,7 +433,10 @@ long find_running_digikam() {
     if (pid <= 0 || *end) continue;
     std::ifstream comm(std::string("/proc/") + e->d_name + "/comm");
     std::string name;
-    if (std::getline(comm, name) && name == "digikam") {
+    if (!std::getline(comm, name) || name != "digikam") continue;
+    // A digiKam working on another collection (or the folder cannot be identified) must not block this one;
+    // digiKam keeps its databases open for as long as it runs, so an open file in the folder is the test.
+    if (dir.second == 0 || holds_file_in(e->d_name, dir)) {
       found = pid;
       break;
     }
@@ -407,7 +449,7 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
                                    const std::function<void(const nlohmann::json&)>& on_event) {
   const std::string name = opts.db_path.string();
   if (opts.check_process)
-    if (long pid = find_running_digikam())
+    if (long pid = find_running_digikam(opts.db_path))
       return db_error("digiKam is running (pid " + std::to_string(pid) + "); close it before writing to " + name +
                       " (or use 'facecat-digikam xmp', which is safe while digiKam runs)");
   std::error_code ec;

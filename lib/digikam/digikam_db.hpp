@@ -65,8 +65,8 @@ std::vector<AlbumRoot> album_roots(catalog::Db& db, const DbOptions& opts);
 Result<std::pair<std::string, std::string>> parse_root_map(const std::string& spec);
 // Applies the first mapping whose prefix matches on a path component boundary.
 std::string map_root(const std::string& path, const std::vector<std::pair<std::string, std::string>>& root_map);
-// The PID of a running digiKam, or 0.
-long find_running_digikam();
+// The PID of a running digiKam that holds a file open in db_path's folder (its databases), or 0.
+long find_running_digikam(const std::filesystem::path& db_path);
 
 // Errors (exit code 3): digiKam runs, the file is locked, missing or not a digiKam database.
 // on_event gets one JSON record per image (and "skipped" for images digiKam does not know).
