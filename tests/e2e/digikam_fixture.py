@@ -69,3 +69,30 @@ def add_faces(catalog, faces, pipeline_version="v1", configure=True, processed_a
                        (h, pipeline_version, i, x, y, bw, bh, pid, assignment, now))
     db.commit()
     db.close()
+
+
+class FakeDigikam:
+    """A process named "digikam" (prctl PR_SET_NAME) that holds `holding` open, as the real digiKam holds its
+    databases. Starts when entered (returns once the file is open), ends when its stdin closes: no clock involved."""
+    SRC = ("import ctypes, sys\n"
+           "ctypes.CDLL(None).prctl(15, b'digikam', 0, 0, 0)\n"
+           "f = open(sys.argv[1], 'rb')\n"
+           "print('ready', flush=True)\n"
+           "sys.stdin.read()\n")
+
+    def __init__(self, holding):
+        self.holding = holding
+
+    def __enter__(self):
+        import sys
+        self.proc = subprocess.Popen([sys.executable, "-c", self.SRC, self.holding], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline().strip()
+        if line != b"ready":
+            raise RuntimeError(f"the digiKam stand-in did not start ({line!r})")
+        return self.proc
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait()
+        return False

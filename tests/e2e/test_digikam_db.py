@@ -6,15 +6,13 @@ import glob
 import hashlib
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from facecat_test import TempDir, check, check_eq, check_locale, finish, need_testdata, run  # noqa: E402
-from digikam_fixture import add_faces, make_photos, scan  # noqa: E402
+from digikam_fixture import FakeDigikam, add_faces, make_photos, scan  # noqa: E402
 
 check_locale()
 EMPTY_DB = need_testdata("digikam", "digikam4.db")
@@ -185,41 +183,17 @@ with TempDir() as tmp:
     check_eq(counts(dk), after_first, "locked: nothing was written")
 
     # ---- a running digiKam is refused, but only one that holds this database ----
-    # The stand-in is a process named "digikam" (prctl PR_SET_NAME) that opens one file and says "ready";
-    # it ends when its stdin closes, so nothing here waits for a clock.
-    fake_src = ("import ctypes, sys\n"
-                "ctypes.CDLL(None).prctl(15, b'digikam', 0, 0, 0)\n"
-                "f = open(sys.argv[1], 'rb')\n"
-                "print('ready', flush=True)\n"
-                "sys.stdin.read()\n")
-
-    def fake_digikam(holding):
-        p = subprocess.Popen([sys.executable, "-c", fake_src, holding], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE)
-        check_eq(p.stdout.readline().strip(), b"ready", "fake digiKam started")
-        return p
-
-    def stop(p):
-        p.stdin.close()
-        p.wait()
-
     elsewhere = os.path.join(tmp, "other-collection", "digikam4.db")
     os.makedirs(os.path.dirname(elsewhere))
     shutil.copy(dk, elsewhere)
-    proc = fake_digikam(elsewhere)
-    try:
+    with FakeDigikam(elsewhere):
         # a dry run passes the same check and writes nothing, so the database below stays as it was
         r = run(base + maps + ["--dry-run"], home)
         check_eq(r.rc, 0, f"digiKam on another collection: not refused ({r.stderr[-200:]!r})")
-    finally:
-        stop(proc)
-    proc = fake_digikam(dk)
-    try:
+    with FakeDigikam(dk):
         r = run(base + maps, home)
         check_eq(r.rc, 3, "digiKam running: exit code 3")
         check(b"digiKam is running" in r.stderr, f"digiKam running: says so ({r.stderr[-200:]!r})")
-    finally:
-        stop(proc)
     check_eq(counts(dk), after_first, "digiKam running: nothing was written")
 
     # ---- once free again, only the new face is added (and a new backup made) ----

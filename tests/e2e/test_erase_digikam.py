@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 import urllib.parse
 
-from digikam_fixture import add_faces, make_photos, scan
+from digikam_fixture import FakeDigikam, add_faces, make_photos, scan
 from facecat_test import TempDir, check, check_eq, check_locale, finish, need_testdata, run
 
 check_locale()
@@ -67,16 +67,9 @@ def main():
                  "before: facecat's regions and the hand-drawn one")
         backups = len(glob.glob(dk + ".facecat-backup-*"))
 
-        # digiKam running (a process named digikam): refused, nothing erased
-        fake = os.path.join(tmp, "digikam")
-        shutil.copy("/bin/sleep", fake)
-        import subprocess
-        p = subprocess.Popen([fake, "600"])
-        try:
+        # digiKam running (a process named digikam holding this database): refused, nothing erased
+        with FakeDigikam(dk):
             r = run(["facecat-people", "--catalog", cat, "erase", "Alice", "--digikam-db", dk], home)
-        finally:
-            p.kill()
-            p.wait()
         check(r.rc == 3 and b"digiKam is running" in r.stderr, f"refused while digiKam runs ({r.rc})")
         check_eq(regions(dk), before, "digiKam's database is unchanged")
         check(run(["facecat-people", "--catalog", cat, "list"], home).stdout.count(b'"Alice"') == 1,
