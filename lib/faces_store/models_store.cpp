@@ -195,7 +195,7 @@ std::string descriptor_id(const std::map<std::string, std::string>& files) {
 // Check the staged folder against the pins, complete it (cache carried over from the target), and swap it in.
 Result<InstallOutcome> commit_staged(const fs::path& staged, const fs::path& target, const std::string& what) {
   auto files = walk(staged);
-  if (!files) return make_error(what + ": " + files.error().message, exit_code::usage);
+  if (!files) return usage(what + ": " + files.error().message + "; nothing was installed");
   std::map<std::string, std::string> got;
   for (const auto& rel : *files) {
     if (own_file(rel)) continue;
