@@ -7,12 +7,10 @@
 #include <stdexcept>
 
 #include "core/exit_codes.hpp"
+#include "core/models_dir.hpp"
 #include "util/atomic_file.hpp"
 #include "util/text.hpp"
 
-#ifndef FACECAT_DEFAULT_MODELS_DIR
-#define FACECAT_DEFAULT_MODELS_DIR "/usr/share/facecat/models"
-#endif
 
 namespace facecat {
 
@@ -40,8 +38,10 @@ const std::vector<OptionSpec>& option_specs() {
        "where face crops are written"},
       {"faces.chips_path", "FACECAT_CHIPS_PATH", "", OptType::Path,
        "export the aligned face chips (PNG, chip_size square) here; empty: no export"},
-      {"faces.models_dir", "FACECAT_MODELS_DIR", FACECAT_DEFAULT_MODELS_DIR, OptType::Path,
-       "folder with the face-api weights and the converted model cache"},
+      {"faces.models_dir", "FACECAT_MODELS_DIR", "", OptType::Path,
+       "folder with the face models (face-api weights, UltraFace, the converted model cache); empty: the first of "
+       "$XDG_DATA_HOME/facecat/models, $XDG_DATA_DIRS/facecat/models (/usr/local/share, /usr/share) and, only "
+       "when run from its build folder, the build tree's models that holds them (--show-config says which)"},
       {"faces.recognition_model", "FACECAT_RECOGNITION_MODEL", "", OptType::Path,
        "a dlib_face_recognition_resnet_model_v1.dat to use instead of the face-api weights"},
       {"faces.shape_predictor", "FACECAT_SHAPE_PREDICTOR",
@@ -303,6 +303,11 @@ Result<Config> Config::load(const LoadOptions& opts) {
     if (!spec) return make_error("unknown option key '" + k + "'", exit_code::usage);
     FACECAT_TRY(check_value(*spec, v, "command line"));
     cfg.values_[spec->key] = Value{v, "command line"};
+  }
+  // faces.models_dir not set (or set empty): search where installed software keeps its data (core/models_dir.hpp).
+  if (cfg.values_["faces.models_dir"].value.empty()) {
+    auto found = find_models_dir();
+    cfg.values_["faces.models_dir"] = Value{found.dir.string(), found.origin};
   }
   return cfg;
 }

@@ -21,6 +21,7 @@ const char* owned_dir_kind_name(OwnedDirKind k) {
     case OwnedDirKind::Crops: return "face crops";
     case OwnedDirKind::Chips: return "face chips";
     case OwnedDirKind::VkPhotos: return "VK photos";
+    case OwnedDirKind::Models: return "face models";
   }
   return "output";
 }
@@ -79,6 +80,8 @@ bool legacy_entry(OwnedDirKind kind, const fs::directory_entry& de) {
     }
     case OwnedDirKind::VkPhotos: return file && vk_photo_name(n);
     case OwnedDirKind::Report: return (dir && (n == "thumbs" || n == "match")) || (file && report_page_name(n));
+    case OwnedDirKind::Models:  // scripts/setup's folder (faces_store/models_store.cpp checks models folders)
+      return (dir && (n == "face-api" || n == "ultraface" || n == "cache")) || (file && n == "SHA256SUMS");
   }
   return false;
 }

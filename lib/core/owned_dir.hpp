@@ -18,7 +18,7 @@ namespace facecat {
 // The marker's file name, directly inside the folder.
 inline constexpr const char* kOwnedDirMarker = ".facecat-folder";
 
-enum class OwnedDirKind { Report, Frames, Crops, Chips, VkPhotos };
+enum class OwnedDirKind { Report, Frames, Crops, Chips, VkPhotos, Models };
 const char* owned_dir_kind_name(OwnedDirKind k);
 
 // Creates or checks `dir` as described above. `what` names the setting or flag in messages ("--out",

@@ -1,4 +1,5 @@
 #include "face/analyzer.hpp"
+#include "core/models_dir.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -126,7 +127,7 @@ Result<FaceAnalyzer> FaceAnalyzer::create(const AnalyzerConfig& cfg) {
       if (!t) return t.error();
       impl->detectors.emplace("tiny+hog", detail::make_tiny_hog_detector(*t, impl->hog));
     } else if (cfg.load_tiny == "yes") {
-      return make_error("tiny face detector weights not found: " + bin.string() + " (run scripts/setup)");
+      return make_error("tiny face detector weights not found: " + bin.string() + " (" + std::string(kGetModelsHint) + ")");
     }
   }
   if (cfg.load_ultraface != "no") {
@@ -137,7 +138,7 @@ Result<FaceAnalyzer> FaceAnalyzer::create(const AnalyzerConfig& cfg) {
       impl->detectors.emplace("ultraface", detail::make_ultraface_detector(*u, impl->hog));
       impl->detectors.emplace("ultraface:fit", detail::make_ultraface_detector(*u, impl->hog, false));
     } else if (cfg.load_ultraface == "yes") {
-      return make_error("UltraFace model not found: " + path.string() + " (run scripts/setup)");
+      return make_error("UltraFace model not found: " + path.string() + " (" + std::string(kGetModelsHint) + ")");
     }
   }
   if (cfg.load_encoder) {
@@ -161,7 +162,7 @@ Result<detail::Detector*> FaceAnalyzer::Impl::detector_for(const DetectParams& p
   if (it != detectors.end()) return it->second.get();
   if (p.detector == "tiny+hog")
     return make_error("face detector tiny+hog: the tiny face detector's weights are not in " +
-                      (models_dir / "face-api" / "model").string() + " (run scripts/setup)");
+                      (models_dir / "face-api" / "model").string() + " (" + std::string(kGetModelsHint) + ")");
   if (p.detector == "ultraface")
     return make_error("face detector ultraface: " + detail::ultraface_model_path(models_dir).string() +
                       " is missing (run scripts/setup)");

@@ -1,6 +1,7 @@
 // The only translation unit that instantiates dlib's face recognition ResNet (anet_type): ~1 min and 1.6 GB to
 // compile. Everything else talks to it through face/model.hpp.
 #include "face/model.hpp"
+#include "core/models_dir.hpp"
 
 #include <sys/stat.h>
 
@@ -388,7 +389,7 @@ Result<Encoder> load_encoder(const ModelSpec& spec) {
   const fs::path bin = faceapi_bin_path(spec.models_dir), manifest = faceapi_manifest_path(spec.models_dir);
   if (!fs::is_regular_file(bin, ec) || !fs::is_regular_file(manifest, ec))
     return make_error("face-api weights not found in " + (spec.models_dir / "face-api" / "model").string() +
-                      " (run scripts/setup, or set faces.recognition_model to a dlib .dat)");
+                      " (" + std::string(kGetModelsHint) + ", or set faces.recognition_model to a dlib .dat)");
   auto sha = sha256_file(bin);
   if (!sha) return make_error("cannot read " + bin.string() + ": " + sha.error().message);
   ModelInfo info{"faceapi-resnet-" + sha->substr(0, 16), *sha, bin, {}};

