@@ -99,7 +99,6 @@ int catalog_main(int argc, char** argv) {
   CLI::App app{"facecat-catalog: inspect and maintain the catalog."};
   app.set_version_flag("--version", FACECAT_VERSION);
   app.require_subcommand(1);
-  app.fallthrough();
   CommonOptions common;
   add_common_options(app, common);
   auto* st = app.add_subcommand("stats", "counts of files by kind and status, faces and people (JSON)");
@@ -152,11 +151,7 @@ int catalog_main(int argc, char** argv) {
       "detect", "images pending for the pipeline (JSONL: path, hash, pipeline): feed to facecat-detect --stdin");
   std::string pend_pipeline;
   pend_det->add_option("--pipeline", pend_pipeline, "pipeline name " + env_help("faces.pipeline"));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   Config cfg;
   if (!setup_tool("facecat-catalog", common, {}, cfg)) return exit_code::ok;
 
