@@ -97,6 +97,11 @@ std::string parse_error_message(CLI::App& app, int argc, char** argv, const CLI:
 
 bool parse_command_line(CLI::App& app, int argc, char** argv) {
   apply_grammar(app);
+  if (app.get_footer().empty())
+    app.footer(subcommand_names(app).empty()
+                   ? "Repeat an option to give it several values: --set a.b=1 --set c.d=2."
+                   : "Options go before or after the subcommand. Repeat an option to give it several values: "
+                     "--set a.b=1 --set c.d=2.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
