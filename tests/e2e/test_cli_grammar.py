@@ -96,8 +96,8 @@ with TempDir() as tmp:
     r = expect(["facecat-scan", "--exclude", "*.png", photos, "--catalog", cat], stdout=None, stderr=None, home=home)
     check_eq(sorted(os.path.basename(e["path"]) for e in r.events("new")), ["obama.jpg"],
              "--exclude '*.png' PHOTOS: PHOTOS is scanned, the PNG skipped")
-    r = expect(["facecat-scan", "--exclude", "*.png", "--exclude", "*.jpg", photos, "--catalog", cat, "--all"],
-               stdout=None, stderr=None, home=home)
+    r = expect(["facecat-scan", "--exclude", "*.png", "--exclude", "*.jpg", photos, "--catalog",
+                os.path.join(tmp, "other.db")], stdout=None, stderr=None, home=home)
     check_eq(r.jsonl(), [], "--exclude twice: both globs apply")
 
     # --- a bad config value is a usage error ---------------------------------------------------------------------
@@ -118,9 +118,11 @@ with TempDir() as tmp:
     expect(["facecat-catalog", "pipeline", "list", "-q", "--catalog", cat], stdout=None, stderr="", home=home)
     expect(["facecat-catalog", "pending", "detect", "-q", "--catalog", cat], stdout=None, stderr="", home=home)
     expect(["facecat-catalog", "migrate", "--wait", "-q", "--catalog", cat], stdout=None, stderr="", home=home)
-    expect(["facecat-digikam", "csv", "-o", "-", "-q", "--catalog", cat], stdout="path,name,x,y,width,height\n",
+    expect(["facecat-digikam", "csv", "-o", "-", "-q", "--catalog", cat], stdout="path,name,x,y,width,height\r\n",
            stderr="", home=home)
-    expect(["facecat-vk", "suggest", "--user", "1", "-q", "--catalog", cat], stdout="", stderr="", home=home)
+    suggest = ["facecat-vk", "suggest", "--user", "1", "-q", "--catalog", cat]  # parsed, then refused by vk
+    expect(suggest, stdout="", retval=2, home=home,
+           stderr=usage_error(suggest, "VK user 1 is not in the catalog; run facecat-vk fetch --user 1 first"))
     # and before it, as before
     expect(["facecat-people", "--catalog", cat, "list"], stdout="", stderr=None, home=home)
     expect(["facecat-catalog", "-q", "--catalog", cat, "pipeline", "list"], stdout=None, stderr="", home=home)
