@@ -5,11 +5,13 @@ screen mid-run and at the end.
   deterministically, after the paths written so far; the screen then shows the error line of the broken file above
   the bar, and the bar (count, rate, the current file) on the last line, each on its own line;
 - at the end (the FIFO closed): the bar is gone; only the error line and the final summary are left.
-- facecat-scan of a folder: at the end only the broken file's log line and the summary are left.
+- facecat-scan of a folder: at the end only the broken file's log line and the summary are left; with stdout on
+  the terminal too, every record line is whole.
 
 Nothing here waits for a time: every wait polls for something to appear on the screen (or the pane to end), with one
 generous deadline that only fails when it never appears.
 """
+import json
 import os
 import re
 import shlex
@@ -136,6 +138,21 @@ with TempDir() as tmp:
               and re.match(r"^facecat-scan: info: 3 files: 2 new, 0 changed, 0 moved, 0 missing, 1 errors, 0 warnings, "
                            r"0 unchanged, 0 skipped in ", lines[1]) is not None,
               f"scan: only the broken file's line and the summary are left ({lines!r})")
+    finally:
+        pane.close()
+
+    # --- records on a terminal stdout go above the bar too: every line is whole ---------------------------------------
+    cmd = f"{shlex.quote(tool('facecat-scan'))} --all --catalog {shlex.quote(cat)} {shlex.quote(photos)}"
+    pane = Pane(os.path.join(tmp, "tmux3.sock"), cmd, env, home)
+    try:
+        pane.wait_for("the end of the second scan", lambda ls: pane.dead())
+        lines = pane.lines()
+        records = [l for l in lines if l.startswith("{")]
+        check_eq(len(records), 3, f"one record per file on the terminal ({lines!r})")
+        for l in records:
+            check(json.loads(l).get("event") in ("unchanged", "error"), f"a whole record: {l[:80]!r}")
+        check(all(l.startswith("{") or l.startswith("facecat-scan: ") for l in lines), f"no line is mixed ({lines!r})")
+        check(bool(lines) and lines[-1].startswith("facecat-scan: info: 3 files: "), "the summary comes last")
     finally:
         pane.close()
 finish()
