@@ -9,6 +9,7 @@
 #include "core/exit_codes.hpp"
 #include "core/models_dir.hpp"
 #include "util/atomic_file.hpp"
+#include "util/spelling.hpp"
 #include "util/text.hpp"
 
 
@@ -143,6 +144,13 @@ const std::vector<OptionSpec>& option_specs() {
   return specs;
 }
 
+// ", did you mean 'faces.min_face'?" for a mistyped key.
+static std::string key_hint(const std::string& key) {
+  std::vector<std::string> keys;
+  for (const auto& s : option_specs()) keys.emplace_back(s.key);
+  return util::did_you_mean(key, keys);
+}
+
 const OptionSpec* find_option(const std::string& key) {
   for (const auto& s : option_specs())
     if (key == s.key) return &s;
@@ -206,7 +214,7 @@ Result<std::map<std::string, Config::IniEntry>> Config::parse_ini(const std::str
     if (!spec) {
       if (warnings)
         warnings->push_back(name + ":" + std::to_string(lineno) + ": unknown key '" + key + "' in [" + section +
-                            "] (ignored; facecat-catalog --show-config lists the known keys)");
+                            "] (ignored" + key_hint(full) + "; facecat-catalog --show-config lists the known keys)");
       continue;
     }
     out[spec->key] = IniEntry{value, lineno};
@@ -300,7 +308,7 @@ Result<Config> Config::load(const LoadOptions& opts) {
   // 1. command line
   for (const auto& [k, v] : opts.overrides) {
     const OptionSpec* spec = find_option(k);
-    if (!spec) return make_error("unknown option key '" + k + "'", exit_code::usage);
+    if (!spec) return make_error("unknown config key '" + k + "'" + key_hint(k), exit_code::usage);
     FACECAT_TRY(check_value(*spec, v, "command line"));
     cfg.values_[spec->key] = Value{v, "command line"};
   }

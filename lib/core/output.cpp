@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "util/text.hpp"
 
@@ -25,6 +26,8 @@ void emit(const json& record) {
   line += '\n';
   const char* p = line.data();
   size_t n = line.size();
+  static const bool terminal = stdout_is_tty();
+  ProgressPause above_the_bar(terminal);  // a record on the terminal goes above a progress bar, not onto it
   while (n > 0) {
     // Wait for room with a timeout, so that a stop request is seen even while the reader is not reading (a full
     // pipe): a blocked write() is interrupted only when the signal happens to hit this thread, and TBB's workers

@@ -9,6 +9,7 @@
 #include "core/exit_codes.hpp"
 #include "core/log.hpp"
 #include "core/signals.hpp"
+#include "util/spelling.hpp"
 #include "util/text.hpp"
 
 namespace facecat {
@@ -22,6 +23,94 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_catalog) {
   app.add_flag("-v,--verbose", o.verbose, "more logging (-vv for trace)");
   if (with_catalog)
     app.add_flag("--wait", o.wait_lock, "wait for another writer's catalog lock instead of failing");
+}
+
+namespace {
+
+// Every subcommand falls through to its parents (common options after a subcommand), and every option with several
+// values takes one per occurrence (CLI11 lets a vector option swallow the positionals after it).
+void apply_grammar(CLI::App& app) {
+  app.fallthrough();
+  for (CLI::Option* o : app.get_options())
+    if (!o->get_positional() && o->get_allow_extra_args() && o->get_items_expected_max() > 1)
+      o->allow_extra_args(false);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) apply_grammar(*sub);
+}
+
+// The app and the subcommands parsed so far, outermost first.
+std::vector<CLI::App*> parsed_chain(CLI::App& app) {
+  std::vector<CLI::App*> chain{&app};
+  for (auto subs = app.get_subcommands(); !subs.empty(); subs = chain.back()->get_subcommands())
+    chain.push_back(subs.front());
+  return chain;
+}
+
+std::vector<std::string> subcommand_names(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (!sub->get_name().empty()) names.push_back(sub->get_name());
+  return names;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// The message for a parse error: the first argument nobody took, with a suggestion, else CLI11's own text.
+std::string parse_error_message(CLI::App& app, int argc, char** argv, const CLI::ParseError& e) {
+  const auto chain = parsed_chain(app);
+  std::vector<std::string> left;
+  for (const CLI::App* a : chain)
+    for (auto& r : a->remaining(false)) left.push_back(r);
+  std::string first;
+  for (int i = 1; i < argc && first.empty(); ++i)
+    for (const auto& l : left)
+      if (l == argv[i]) first = l;
+  CLI::App& here = *chain.back();
+  const std::vector<std::string> subs = subcommand_names(here);
+  if (!first.empty() && first.size() > 1 && first[0] == '-') {
+    const std::string opt = first.substr(0, first.find('='));
+    std::vector<std::string> names;
+    for (CLI::App* a : chain)
+      for (const CLI::Option* o : a->get_options()) {
+        for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+        for (const auto& n : o->get_snames()) names.push_back("-" + n);
+      }
+    return "unknown option '" + opt + "'" + util::did_you_mean(opt, names);
+  }
+  if (!first.empty()) {
+    if (subs.empty()) return "unexpected argument '" + first + "'";
+    const std::string hint = util::did_you_mean(first, subs);
+    return "unknown subcommand '" + first + "'" + (hint.empty() ? " (one of: " + join(subs) + ")" : hint);
+  }
+  if (dynamic_cast<const CLI::RequiredError*>(&e) && !subs.empty() && here.get_require_subcommand_min() > 0)
+    return "a subcommand is required: " + join(subs);
+  std::string msg = e.what();
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  return msg;
+}
+
+}  // namespace
+
+bool parse_command_line(CLI::App& app, int argc, char** argv) {
+  apply_grammar(app);
+  if (app.get_footer().empty())
+    app.footer(subcommand_names(app).empty()
+                   ? "Repeat an option to give it several values: --set a.b=1 --set c.d=2."
+                   : "Options go before or after the subcommand. Repeat an option to give it several values: "
+                     "--set a.b=1 --set c.d=2.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    app.exit(e);
+    return false;
+  } catch (const CLI::ParseError& e) {
+    throw Fatal(parse_error_message(app, argc, argv, e), exit_code::usage);
+  }
+  return true;
 }
 
 std::string env_help(const std::string& key) {

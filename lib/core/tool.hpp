@@ -42,6 +42,15 @@ struct CommonOptions {
 // Adds --config, --catalog, --set, --show-config, -q, -v, --wait to an app.
 void add_common_options(CLI::App& app, CommonOptions& o, bool with_catalog = true);
 
+// Parses argv with the one option grammar every tool shares (issue 13):
+// - common options (and any option of a parent command) are accepted before or after a subcommand (fallthrough);
+// - an option with several values takes one value per occurrence and may be repeated, so that
+//   `--set a.b=c photo.jpg` leaves photo.jpg a positional;
+// - an unknown option or subcommand names the closest known one ("did you mean …?");
+// - every parse error is thrown as Fatal(exit_code::usage): one "facecat-x: error: …" line, exit 2.
+// Returns false after --help or --version (printed; the caller exits 0).
+bool parse_command_line(CLI::App& app, int argc, char** argv);
+
 // Loads the config (flags > env > config.ini > defaults), sets up logging, prints warnings, and handles
 // --show-config. Returns false when the caller should exit 0 right away (after --show-config).
 bool setup_tool(const std::string& tool, CommonOptions& o, const std::map<std::string, std::string>& flag_overrides,

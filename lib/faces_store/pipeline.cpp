@@ -231,6 +231,7 @@ std::vector<Pipeline> list_pipelines(catalog::Db& db) {
 }  // namespace facecat::faces_store
 
 #include "core/config.hpp"
+#include "core/exit_codes.hpp"
 
 namespace facecat::faces_store {
 
@@ -238,7 +239,8 @@ Result<PipelineParams> pipeline_from_config(const Config& cfg) {
   PipelineParams p;
   auto set = [&](const char* key, const char* cfg_key) -> Result<void> {
     auto r = set_param(p, key, cfg.get(cfg_key));
-    if (!r) return make_error(cfg.origin(cfg_key) + ": " + cfg_key + ": " + r.error().message);
+    // A bad value in the config, the environment or --set is a usage error (exit 2), as the README says.
+    if (!r) return make_error(cfg.origin(cfg_key) + ": " + cfg_key + ": " + r.error().message, exit_code::usage);
     return {};
   };
   FACECAT_TRY(set("decode", "faces.decode"));

@@ -523,7 +523,7 @@ Counts run(catalog::Catalog& cat, const Options& opts, const Emit& emit) {
             tbb::make_filter<Work*, void>(tbb::filter_mode::serial_in_order, [&](Work* w) {
               write(*w);
               w->f = FileFacts{};  // free memory early
-              progress.tick();
+              progress.tick(1, w->st.path);
               auto t = std::chrono::steady_clock::now();
               if (in_tx >= 500 || t - last_commit > std::chrono::seconds(1)) {
                 flush_tx();

@@ -131,7 +131,6 @@ int catalog_main(int argc, char** argv) {
   CLI::App app{"facecat-catalog: inspect and maintain the catalog."};
   app.set_version_flag("--version", FACECAT_VERSION);
   app.require_subcommand(1);
-  app.fallthrough();
   CommonOptions common;
   add_common_options(app, common);
   auto* st = app.add_subcommand("stats", "counts of files by kind and status, faces and people (JSON)");
@@ -201,11 +200,7 @@ int catalog_main(int argc, char** argv) {
       "list", "each model in faces.models_dir with its id and sha256 (JSONL; a table on a terminal)");
   for (auto* sc : {md_fetch, md_install, md_list})
     sc->add_option("--models-dir", models_dir_opt, "the models folder " + env_help("faces.models_dir"));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   Config cfg;
   std::map<std::string, std::string> flag_overrides;
   if (!models_dir_opt.empty())

@@ -29,11 +29,7 @@ int cluster_main(int argc, char** argv) {
   app.add_option("-k,--neighbours", k, "neighbours per face in the graph " + env_help("clustering.neighbours"));
   app.add_flag("--full", full, "re-cluster the faces of suggested (unnamed) people from scratch; ids stay stable");
   app.add_option("--model", model, "descriptor model id (needed when the catalog holds several)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   std::map<std::string, std::string> flags;
   if (threshold >= 0) flags["clustering.threshold"] = std::to_string(threshold);
   if (min_size >= 0) flags["clustering.min_size"] = std::to_string(min_size);

@@ -147,11 +147,7 @@ int detect_main(int argc, char** argv) {
   app.add_option("--path-map", path_maps,
                  "FROM=TO: input paths under FROM (the catalog's view of a shared mount) are read under TO here; "
                  "file and crop paths in the output are mapped back (repeatable)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   std::map<std::string, std::string> flags;
   if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
   if (threads >= 0) flags["faces.threads"] = std::to_string(threads);
@@ -304,7 +300,7 @@ int detect_main(int argc, char** argv) {
     }
     // Failures that are not a property of the content (unreadable, changed since the scan) are not stored.
     if (writer && !out.retry && !r.file_hash.empty() && !writer->store(r)) ++failed;
-    progress.tick();
+    progress.tick(1, r.file);
   };
   auto t0 = clk::now();
   detect::Stats st;

@@ -399,7 +399,6 @@ int digikam_main(int argc, char** argv) {
                "Prints one JSON event per file on stdout."};
   app.set_version_flag("--version", FACECAT_VERSION);
   app.require_subcommand(0, 1);
-  app.fallthrough();
   CommonOptions common;
   add_common_options(app, common);
   Flags fl;
@@ -440,11 +439,7 @@ int digikam_main(int argc, char** argv) {
       ->required();
   csv->add_flag("--include-suggested", fl.include_suggested, "also faces whose person is only suggested");
   csv->add_flag("--include-unknown", fl.include_unknown, "also faces of nobody known (empty name)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   std::map<std::string, std::string> flags;
   if (!pipeline.empty()) flags["faces.pipeline"] = pipeline;
   Config cfg;

@@ -93,11 +93,7 @@ int match_main(int argc, char** argv) {
   app.add_option("--model", model, "catalog descriptor model (default: the targets' model)");
   app.add_option("--vk-user", vk_user, "only consider the people a VK module links to this user (friends), showing "
                                        "mutual friends");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   std::map<std::string, std::string> flags;
   if (tolerance >= 0) flags["faces.tolerance"] = std::to_string(tolerance);
   if (top >= 0) flags["search.top"] = std::to_string(top);

@@ -71,11 +71,7 @@ int people_main(int argc, char** argv) {
                     "also take the regions facecat-digikam db wrote for them out of this digikam4.db (close digiKam "
                     "first; a backup is made)");
   erase->add_option("--root-map", root_map, "with --digikam-db: OLD=NEW as for facecat-digikam db (repeatable)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   Config cfg;
   if (!setup_tool("facecat-people", common, {}, cfg)) return exit_code::ok;
 

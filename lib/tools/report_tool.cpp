@@ -33,11 +33,7 @@ int report_main(int argc, char** argv) {
   app.add_option("--people-per-page", per_page, "cards per listing page")->check(CLI::PositiveNumber);
   app.add_option("--faces-per-page", faces_per_page, "thumbnails per person page")->check(CLI::PositiveNumber);
   app.add_option("--model", model, "only faces of this descriptor model");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   Config cfg;
   if (!setup_tool("facecat-report", common, {}, cfg)) return exit_code::ok;
   auto cat = open_catalog(cfg, catalog::Mode::Read);

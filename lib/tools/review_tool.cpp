@@ -25,11 +25,7 @@ int review_main(int argc, char** argv) {
                "allow a --bind address that other machines can reach (anyone with the printed address can edit)");
   app.add_option("--index-faces", ro.index_faces, "faces per group on the index page")->check(CLI::PositiveNumber);
   app.add_option("--people-per-page", ro.people_per_page, "groups per index page")->check(CLI::PositiveNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   Config cfg;
   if (!setup_tool("facecat-review", common, {}, cfg)) return exit_code::ok;
   ro.catalog = cfg.get_path("catalog.path");

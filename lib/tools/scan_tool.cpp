@@ -29,11 +29,7 @@ int scan_main(int argc, char** argv) {
                                                 env_help("scan.follow_symlinks"));
   app.add_option("--exclude", excludes, "skip names matching this glob (repeatable) " + env_help("scan.exclude"));
   app.add_option("-j,--threads", threads, "hashing threads " + env_help("scan.threads"));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   std::map<std::string, std::string> flags;
   if (follow) flags["scan.follow_symlinks"] = "true";
   if (threads >= 0) flags["scan.threads"] = std::to_string(threads);

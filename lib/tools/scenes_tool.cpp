@@ -280,11 +280,7 @@ int scenes_main(int argc, char** argv) {
   app.add_flag("--no-catalog", no_catalog, "do not record anything in the catalog even if one is configured");
   app.add_option("--decode-only", decode_only, "benchmark baseline: only decode (opencv-grab, opencv-read, ffmpeg)")
       ->group("");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
   std::map<std::string, std::string> flags;
   auto num = [](double v) {
     std::ostringstream o;

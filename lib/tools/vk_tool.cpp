@@ -162,7 +162,6 @@ int vk_main(int argc, char** argv) {
                "[vk]; never from the command line. Prints JSON Lines on stdout."};
   app.set_version_flag("--version", FACECAT_VERSION);
   app.require_subcommand(1);
-  app.fallthrough();
   CommonOptions common;
   add_common_options(app, common);
 
@@ -199,13 +198,9 @@ int vk_main(int argc, char** argv) {
   t->excludes(m);
   notify->add_flag("--dry-run", dry_run, "print the message and its random_id instead of sending");
 
-  try {
-    app.parse(argc, argv);
-    if (notify->parsed() && text.empty() && match_file.empty())
-      throw CLI::RequiredError("notify needs --text or --from-match");
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_code::usage;
-  }
+  if (!parse_command_line(app, argc, argv)) return exit_code::ok;
+  if (notify->parsed() && text.empty() && match_file.empty())
+    throw Fatal("notify needs --text or --from-match", exit_code::usage);
   std::map<std::string, std::string> flags;
   if (!out.empty()) flags["vk.photos_dir"] = out;
   if (!max_age.empty()) flags["vk.max_age"] = max_age;
