@@ -14,6 +14,7 @@
 #include "faces_store/pipeline.hpp"
 #include "faces_store/store.hpp"
 #include "core/exit_codes.hpp"
+#include "core/format.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
 #include "tools/common.hpp"
@@ -42,10 +43,10 @@ json stats(catalog::Db& db) {
     total += s.i64(2);
   }
   out["files"] = files;
-  out["files_total"] = total;
-  out["duplicates"] = db.scalar_int("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL").value_or(0);
-  out["faces"] = db.scalar_int("SELECT count(*) FROM faces").value_or(0);
-  out["people"] = db.scalar_int("SELECT count(*) FROM people").value_or(0);
+  out["file_count"] = total;
+  out["duplicate_count"] = db.scalar_int("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL").value_or(0);
+  out["face_count"] = db.scalar_int("SELECT count(*) FROM faces").value_or(0);
+  out["person_count"] = db.scalar_int("SELECT count(*) FROM people").value_or(0);
   // Privacy audit: where the descriptors (biometric data) came from, people left without any, erased-and-blocked.
   {
     json by = json::object();
@@ -55,14 +56,48 @@ json stats(catalog::Db& db) {
     while (d.step()) by[d.text(0)] = d.i64(1);
     out["descriptors_by_source"] = by;
   }
-  out["people_without_descriptors"] =
+  out["people_without_descriptors_count"] =
       db.scalar_int("SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id "
                     "AND f.descriptor IS NOT NULL AND coalesce(f.assignment, '') <> 'rejected')")
           .value_or(0);
-  out["blocked_faces"] = db.scalar_int("SELECT count(*) FROM blocked_faces").value_or(0);
-  out["scans"] = db.scalar_int("SELECT count(*) FROM scans").value_or(0);
+  out["blocked_face_count"] = db.scalar_int("SELECT count(*) FROM blocked_faces").value_or(0);
+  out["scan_count"] = db.scalar_int("SELECT count(*) FROM scans").value_or(0);
   out["schema_version"] = db.scalar_int("PRAGMA user_version").value_or(0);
   return out;
+}
+
+// `stats` on a terminal: a few lines for people.
+void stats_table() {
+  RecordPrinter* p = use_columns({}, {"-"});
+  if (!p || p->format() != OutputFormat::table) return;
+  p->on_other = [](const json& r) {
+    if (r.value("event", "") != "stats") {
+      std::string line = summary_line(r) + "\n";
+      std::fputs(line.c_str(), stdout);
+      return;
+    }
+    auto n = [&](const char* k) { return r.value(k, json(0)).dump(); };
+    std::string out = "files:        " + n("file_count");
+    std::string kinds;
+    for (const auto& [kind, v] : r.value("files", json::object()).items()) {
+      std::string part;
+      for (const auto& [k, c] : v.items())
+        if (k != "bytes") part += (part.empty() ? "" : ", ") + c.dump() + " " + k;
+      kinds += (kinds.empty() ? "" : "; ") + kind + ": " + part;
+    }
+    if (!kinds.empty()) out += " (" + kinds + ")";
+    out += "\nduplicates:   " + n("duplicate_count");
+    out += "\nfaces:        " + n("face_count") + " (" + n("blocked_face_count") + " blocked)";
+    std::string src;
+    for (const auto& [k, c] : r.value("descriptors_by_source", json::object()).items())
+      src += (src.empty() ? "" : ", ") + c.dump() + " " + k;
+    out += "\ndescriptors:  " + (src.empty() ? std::string("none") : "from " + src);
+    out += "\npeople:       " + n("person_count") + " (" + n("people_without_descriptors_count") +
+           " without descriptors)";
+    out += "\nscans:        " + n("scan_count");
+    out += "\nschema:       version " + n("schema_version") + "\n";
+    std::fputs(out.c_str(), stdout);
+  };
 }
 
 // The named pipeline: stored, or (when the catalog has none of that name yet) what the config would create.
@@ -87,8 +122,9 @@ int64_t pending_count(catalog::Db& db, const std::string& version) {
 }
 
 json pipeline_json(catalog::Db& db, const faces_store::Pipeline& p, bool stored) {
-  json j = {{"name", p.name}, {"version", p.version}, {"params", faces_store::to_json(p.params)},
-            {"stored", stored}, {"pending", pending_count(db, p.version)}};
+  json j = faces_store::pipeline_record(p.name, p.version, p.params);
+  j["stored"] = stored;
+  j["pending_count"] = pending_count(db, p.version);
   if (stored) j["updated_at"] = util::iso_time(p.updated_at);
   return j;
 }
@@ -162,6 +198,7 @@ int catalog_main(int argc, char** argv) {
 
   if (st->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);
+    stats_table();
     emit(stats(cat.db()));
     return exit_code::ok;
   }
@@ -192,7 +229,7 @@ int catalog_main(int argc, char** argv) {
       }
       emit(e);
     }
-    emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problems", problems.size()},
+    emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problem_count", problems.size()},
               {"readable_by_others", readable}, {"permissions_fixed", fixed}});
     return problems.empty() ? exit_code::ok : exit_code::some_failed;
   }
@@ -212,13 +249,13 @@ int catalog_main(int argc, char** argv) {
         continue;
       }
       for (const auto& d : r->disk_errors) spdlog::warn("cannot remove {}", d);
-      json e = {{"event", "forgotten"}};
+      json e = {{"event", "video_forgotten"}};
       put_path(e, path);
       e["file_id"] = r->file_id;
-      e["tasks"] = r->removed.tasks;
-      e["segments"] = r->removed.segments;
-      e["frames"] = r->removed.frames;
-      e["faces"] = r->removed.faces;
+      e["task_count"] = r->removed.tasks;
+      e["segment_count"] = r->removed.segments;
+      e["frame_count"] = r->removed.frames;
+      e["face_count"] = r->removed.faces;
       e["frame_files_deleted"] = r->files_deleted;
       e["crops_deleted"] = r->crops_deleted;
       if (!r->disk_errors.empty()) e["disk_errors"] = r->disk_errors;
@@ -285,13 +322,16 @@ int catalog_main(int argc, char** argv) {
       if (!r) {
         ++failed;
         spdlog::error("{}", r.error().message);
-        emit(json{{"event", "error"}, {"catalog", f}, {"reason", r.error().message}});
+        json err = {{"event", "error"}};
+        put_path(err, f);
+        err["reason"] = r.error().message;
+        emit(err);
         continue;
       }
       for (const auto& w : r->warnings) spdlog::warn("{}: {}", f, w);
       json e = r->to_json();
-      e["event"] = "merged";
-      e["catalog"] = f;
+      e["event"] = "catalog_merged";
+      put_path(e, f, "catalog");
       emit(e);
       spdlog::info("{}: merged {} file(s), {} detection(s) with {} face(s) ({} file(s) and {} detection(s) were "
                    "here already)", f, r->files, r->detections, r->faces, r->files_known, r->detections_known);
@@ -341,7 +381,6 @@ int catalog_main(int argc, char** argv) {
     auto saved = faces_store::save_pipeline(cat.db(), set_name, p.params);
     tx.commit();
     json e = pipeline_json(cat.db(), saved, true);
-    e["event"] = "pipeline";
     e["old_version"] = old.empty() ? json(nullptr) : json(old);
     e["changed"] = old != saved.version;
     emit(e);
@@ -351,7 +390,7 @@ int catalog_main(int argc, char** argv) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);
     auto p = pipeline_or_default(cat.db(), cfg, pend_pipeline.empty() ? cfg.get("faces.pipeline") : pend_pipeline);
     for (const auto& f : faces_store::pending_files(cat.db(), p.version)) {
-      json e;
+      json e = {{"event", "pending"}};
       put_path(e, f.path);
       e["hash"] = f.hash;
       e["pipeline"] = p.version;
