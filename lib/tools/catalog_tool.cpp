@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -77,25 +78,33 @@ void stats_table() {
       return;
     }
     auto n = [&](const char* k) { return r.value(k, json(0)).dump(); };
-    std::string out = "files:        " + n("file_count");
+    // counts by name: "12 present, 1 missing"
+    auto listing = [](const json& o, const char* sep) {
+      std::string s;
+      for (const auto& [k, c] : o.items()) {
+        if (k == "bytes") continue;
+        if (!s.empty()) s += sep;
+        s += c.dump();
+        s += ' ';
+        s += k;
+      }
+      return s;
+    };
     std::string kinds;
     for (const auto& [kind, v] : r.value("files", json::object()).items()) {
-      std::string part;
-      for (const auto& [k, c] : v.items())
-        if (k != "bytes") part += (part.empty() ? "" : ", ") + c.dump() + " " + k;
-      kinds += (kinds.empty() ? "" : "; ") + kind + ": " + part;
+      if (!kinds.empty()) kinds += "; ";
+      kinds += kind;
+      kinds += ": ";
+      kinds += listing(v, ", ");
     }
-    if (!kinds.empty()) out += " (" + kinds + ")";
-    out += "\nduplicates:   " + n("duplicate_count");
-    out += "\nfaces:        " + n("face_count") + " (" + n("blocked_face_count") + " blocked)";
-    std::string src;
-    for (const auto& [k, c] : r.value("descriptors_by_source", json::object()).items())
-      src += (src.empty() ? "" : ", ") + c.dump() + " " + k;
-    out += "\ndescriptors:  " + (src.empty() ? std::string("none") : "from " + src);
-    out += "\npeople:       " + n("person_count") + " (" + n("people_without_descriptors_count") +
-           " without descriptors)";
-    out += "\nscans:        " + n("scan_count");
-    out += "\nschema:       version " + n("schema_version") + "\n";
+    const std::string src = listing(r.value("descriptors_by_source", json::object()), ", ");
+    std::string out = fmt::format("files:        {}{}\n", n("file_count"), kinds.empty() ? "" : " (" + kinds + ")");
+    out += fmt::format("duplicates:   {}\n", n("duplicate_count"));
+    out += fmt::format("faces:        {} ({} blocked)\n", n("face_count"), n("blocked_face_count"));
+    out += fmt::format("descriptors:  {}\n", src.empty() ? std::string("none") : "from " + src);
+    out += fmt::format("people:       {} ({} without descriptors)\n", n("person_count"),
+                       n("people_without_descriptors_count"));
+    out += fmt::format("scans:        {}\nschema:       version {}\n", n("scan_count"), n("schema_version"));
     std::fputs(out.c_str(), stdout);
   };
 }

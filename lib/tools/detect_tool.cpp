@@ -1,5 +1,6 @@
 #include "tools/detect_tool.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -117,7 +118,7 @@ void detect_table() {
   auto box = [](const json& r) -> std::string {
     auto b = r.find("box");
     if (b == r.end() || !b->is_array() || b->size() != 4) return "";
-    return (*b)[0].dump() + "," + (*b)[1].dump() + " " + (*b)[2].dump() + "x" + (*b)[3].dump();
+    return fmt::format("{},{} {}x{}", (*b)[0].dump(), (*b)[1].dump(), (*b)[2].dump(), (*b)[3].dump());
   };
   auto quality = [](const char* k) {
     return [k](const json& r) -> std::string {
@@ -147,12 +148,12 @@ void detect_table() {
     p->on_other = [](const json& r) {
       std::string line;
       if (r.value("event", "") == "pipeline")
-        line = "pipeline " + r.value("pipeline_name", std::string()) + " (version " + r.value("pipeline", std::string()) + ")";
+        line = fmt::format("pipeline {} (version {})\n", r.value("pipeline_name", std::string()),
+                           r.value("pipeline", std::string()));
       else if (r.value("event", "") == "error")
-        line = "error: " + r.value("path", std::string()) + ": " + r.value("reason", std::string());
+        line = fmt::format("error: {}: {}\n", r.value("path", std::string()), r.value("reason", std::string()));
       else
-        line = summary_line(r);
-      line += '\n';
+        line = summary_line(r) + "\n";
       std::fputs(line.c_str(), stdout);
     };
 }

@@ -24,7 +24,11 @@ void people_list_table() {
       std::string out;
       auto it = r.find(key);
       if (it == r.end() || !it->is_array()) return out;
-      for (const auto& v : *it) out += (out.empty() ? "" : " ") + std::string(prefix) + v.dump();
+      for (const auto& v : *it) {
+        if (!out.empty()) out += ' ';
+        out += prefix;
+        out += v.dump();
+      }
       return out;
     };
   };
@@ -32,11 +36,15 @@ void people_list_table() {
     std::string out;
     auto it = r.find("sources");
     if (it == r.end() || !it->is_array()) return out;
-    for (const auto& s : *it)
-      out += (out.empty() ? "" : " ") + s.value("source", std::string()) + ":" + s.value("external_id", std::string());
+    for (const auto& s : *it) {
+      if (!out.empty()) out += ' ';
+      out += s.value("source", std::string());
+      out += ':';
+      out += s.value("external_id", std::string());
+    }
     return out;
   };
-  use_columns({{"ID", "", [](const json& r) { return "p" + r.value("person_id", json(0)).dump(); }, true},
+  use_columns({{"ID", "", [](const json& r) { return std::string("p").append(r.value("person_id", json(0)).dump()); }, true},
                {"NAME", "name", nullptr, false},
                {"STATUS", "status", nullptr, false},
                {"FACES", "face_count", nullptr, true},

@@ -9,6 +9,7 @@ import os
 import pty
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
 import struct
@@ -159,7 +160,9 @@ with TempDir() as tmp:
     # ---- facecat-cluster, facecat-people -----------------------------------------------------------------------
     tool_run(["facecat-cluster", "--set", "clustering.min_size=1"], home, env=env)
     r, people = tool_run(["facecat-people", "list"], home, env=env)
-    faces = [fid for (fid,) in __import__("sqlite3").connect(cat).execute("SELECT id FROM faces ORDER BY id")]
+    db = sqlite3.connect(cat)
+    faces = [fid for (fid,) in db.execute("SELECT id FROM faces ORDER BY id")]
+    db.close()
     check(len(faces) >= 5, f"faces to work with ({len(faces)})")
     tool_run(["facecat-people", "name", f"f{faces[0]}", "Barack"], home, env=env)
     tool_run(["facecat-people", "name", f"f{faces[1]}", "Joe"], home, env=env)
@@ -248,20 +251,20 @@ with TempDir() as tmp:
     print("events validated: " + ", ".join(f"{e} ({len(t)})" for e, t in sorted(SEEN.items())))
 
     # ---- tables for people: a terminal gets a table, without descriptors -----------------------------------------
-    rc, out = on_pty(["facecat-detect", "--no-crops", files[1]], home, env=env)
+    rc, out = on_pty(["facecat-detect", "-q", "--no-crops", files[1]], home, env=env)
     lines = [l for l in out.splitlines() if l.strip() and not l.startswith("20")]  # log lines start with the time
     check(rc == 0 and any(l.split()[:3] == ["PATH", "FACE", "FACES"] for l in lines),
           f"detect on a terminal: a table with a header ({out[-600:]!r})")
     check(not any(l.lstrip().startswith("{") for l in lines) and "descriptor" not in out and
           not any(len(w) > 200 for l in lines for w in l.split()), f"detect on a terminal: no JSON, no base64 ({out[-300:]!r})")
     check(sum(1 for l in lines if "two_people.jpg" in l) == 2, "detect on a terminal: one row per face")
-    rc, out = on_pty(["facecat-detect", "--no-crops", "--format", "jsonl", files[1]], home, env=env)
+    rc, out = on_pty(["facecat-detect", "-q", "--no-crops", "--format", "jsonl", files[1]], home, env=env)
     js = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     check(rc == 0 and [x["event"] for x in js] == ["pipeline", "face", "face"] and all(
         x.get("descriptor") for x in js[1:]), f"--format jsonl on a terminal: JSON Lines with descriptors ({out[-300:]!r})")
-    rc, out = on_pty(["facecat-people", "list"], home, env=env)
+    rc, out = on_pty(["facecat-people", "-q", "list"], home, env=env)
     check(rc == 0 and "NAME" in out and "{" not in out, f"people list on a terminal: a table ({out[-300:]!r})")
-    rc, out = on_pty(["facecat-catalog", "stats"], home, env=env)
+    rc, out = on_pty(["facecat-catalog", "-q", "stats"], home, env=env)
     check(rc == 0 and "faces:" in out and "{" not in out, f"catalog stats on a terminal: a summary ({out[-300:]!r})")
     r = run(["facecat-people", "list", "--format", "csv"], home, env=env)
     check(r.rc == 0 and r.stdout.decode().startswith("ID,NAME,STATUS"), f"--format csv: a CSV header ({r.stdout[:80]!r})")
