@@ -91,7 +91,8 @@ void stats_table() {
       return s;
     };
     std::string kinds;
-    for (const auto& [kind, v] : r.value("files", json::object()).items()) {
+    const json files = r.value("files", json::object());  // (items() of a temporary would dangle)
+    for (const auto& [kind, v] : files.items()) {
       if (!kinds.empty()) kinds += "; ";
       kinds += kind;
       kinds += ": ";

@@ -164,10 +164,10 @@ with TempDir() as tmp:
     faces = [fid for (fid,) in db.execute("SELECT id FROM faces ORDER BY id")]
     db.close()
     check(len(faces) >= 5, f"faces to work with ({len(faces)})")
-    tool_run(["facecat-people", "name", f"f{faces[0]}", "Barack"], home, env=env)
-    tool_run(["facecat-people", "name", f"f{faces[1]}", "Joe"], home, env=env)
     if people and people[0].get("cluster_ids"):
         tool_run(["facecat-people", "name", f"c{people[0]['cluster_ids'][0]}", "Cluster Person"], home, env=env)
+    tool_run(["facecat-people", "name", f"f{faces[0]}", "Barack"], home, env=env)
+    tool_run(["facecat-people", "name", f"f{faces[1]}", "Joe"], home, env=env)
     tool_run(["facecat-people", "confirm", "Barack"], home, env=env)
     tool_run(["facecat-people", "confirm", f"f{faces[1]}"], home, env=env)
     tool_run(["facecat-people", "split", f"f{faces[2]}", f"f{faces[3]}", "--name", "Split"], home, env=env)
@@ -266,6 +266,6 @@ with TempDir() as tmp:
     check(rc == 0 and "NAME" in out and "{" not in out, f"people list on a terminal: a table ({out[-300:]!r})")
     rc, out = on_pty(["facecat-catalog", "-q", "stats"], home, env=env)
     check(rc == 0 and "faces:" in out and "{" not in out, f"catalog stats on a terminal: a summary ({out[-300:]!r})")
-    r = run(["facecat-people", "list", "--format", "csv"], home, env=env)
+    r = run(["facecat-people", "--format", "csv", "list"], home, env=env)
     check(r.rc == 0 and r.stdout.decode().startswith("ID,NAME,STATUS"), f"--format csv: a CSV header ({r.stdout[:80]!r})")
 finish()
