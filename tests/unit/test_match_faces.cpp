@@ -424,7 +424,7 @@ TEST_CASE("facecat-match and the report's match sheet on a catalog", "[match][re
                  tmp.p / "o5", &rc);
   REQUIRE(rc == 0);
   auto r = nlohmann::json::parse(out);
-  CHECK(r["match_faces"] == 1);
+  CHECK(r["match_face_count"] == 1);
   CHECK(r["thumbs_missing"] == 0);
   auto sheet = util::read_file(rep / "match.html");
   REQUIRE(sheet);
