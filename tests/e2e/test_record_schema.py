@@ -202,9 +202,15 @@ with TempDir() as tmp:
                            env=clean_env(home, env), cwd=home)
     try:
         line = srv.stdout.readline()
+        time.sleep(0.5)
     finally:
-        srv.terminate()
-        srv.wait(timeout=30)
+        srv.terminate()  # its stopping on signals is test_review's and test_signals' subject, not this test's
+        try:
+            srv.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print("note: facecat-review did not stop within 60 s of SIGTERM; killed")
+            srv.kill()
+            srv.wait()
 
     class _R:
         rc, stdout, stderr = 0, line, b""
