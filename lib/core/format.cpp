@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
@@ -45,6 +47,28 @@ size_t display_width(const std::string& s) {
 }
 }  // namespace
 
+std::string summary_line(const json& r) {
+  if (!r.is_object()) return r.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string line = r.value("event", std::string("record"));
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "event" || k == "descriptor" || (k.size() > 4 && k.compare(k.size() - 4, 4, "_b64") == 0)) continue;
+    std::string v = it->is_string() ? it->get<std::string>()
+                                    : it->dump(-1, ' ', false, json::error_handler_t::replace);
+    if (v.size() > 80 && !it->is_string()) {
+      v.resize(77);
+      while (!v.empty() && (static_cast<unsigned char>(v.back()) & 0xC0) == 0x80) v.pop_back();
+      if (!v.empty()) v.pop_back();
+      v += "...";
+    }
+    line += "  ";
+    line += k;
+    line += '=';
+    line += v;
+  }
+  return line;
+}
+
 RecordPrinter::RecordPrinter(OutputFormat fmt, std::vector<Column> columns, std::vector<std::string> row_events)
     : fmt_(fmt), cols_(std::move(columns)), row_events_(std::move(row_events)) {}
 
@@ -76,7 +100,7 @@ void RecordPrinter::print_row(const std::vector<std::string>& cells) {
   }
   while (!line.empty() && line.back() == ' ') line.pop_back();
   line += '\n';
-  std::fputs(line.c_str(), stdout);
+  write_stdout(line);
 }
 
 void RecordPrinter::flush_buffer() {
@@ -97,15 +121,27 @@ void RecordPrinter::flush_buffer() {
 
 void RecordPrinter::add(const json& record) {
   if (fmt_ == OutputFormat::jsonl) {
-    emit(record);
+    emit_jsonl(record);
     return;
   }
   if (!row_events_.empty()) {
     std::string ev = record.value("event", std::string());
     if (std::find(row_events_.begin(), row_events_.end(), ev) == row_events_.end()) {
-      if (on_other) on_other(record);
+      if (on_other) {
+        if (fmt_ == OutputFormat::table && !buffered_.empty()) flush_buffer();  // keep the order of the lines
+        on_other(record);
+      }
       return;
     }
+  }
+  if (cols_.empty() && fmt_ == OutputFormat::table) {
+    std::string line = summary_line(record) + "\n";
+    write_stdout(line);
+    return;
+  }
+  if (cols_.empty()) {  // csv without columns: the first record's fields
+    for (auto it = record.begin(); it != record.end(); ++it)
+      if (it.key() != "descriptor") cols_.push_back({it.key(), it.key(), nullptr, false});
   }
   std::vector<std::string> cells;
   for (const auto& c : cols_) cells.push_back(cell(c, record));
@@ -118,8 +154,7 @@ void RecordPrinter::add(const json& record) {
     }
     for (size_t i = 0; i < cells.size(); ++i) line += (i ? "," : "") + csv_field(cells[i]);
     line += '\n';
-    std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    write_stdout(line);
     return;
   }
   buffered_.push_back(std::move(cells));
@@ -134,6 +169,37 @@ void RecordPrinter::finish() {
     flush_buffer();
   }
   std::fflush(stdout);
+}
+
+namespace {
+OutputFormat g_format = OutputFormat::jsonl;
+std::unique_ptr<RecordPrinter> g_printer;
+}  // namespace
+
+OutputFormat output_format() { return g_format; }
+
+RecordPrinter* use_columns(std::vector<Column> columns, std::vector<std::string> row_events) {
+  set_emit_hook({});
+  if (g_printer) g_printer->finish();
+  g_printer.reset();
+  if (g_format == OutputFormat::jsonl) return nullptr;
+  g_printer = std::make_unique<RecordPrinter>(g_format, std::move(columns), std::move(row_events));
+  RecordPrinter* p = g_printer.get();
+  if (!p->on_other) p->on_other = [](const json& r) {
+    std::string line = summary_line(r) + "\n";
+    write_stdout(line);
+  };
+  set_emit_hook([p](const json& r) { p->add(r); });
+  return p;
+}
+
+void set_output_format(OutputFormat fmt) {
+  g_format = fmt;
+  use_columns({});
+}
+
+void finish_output() {
+  if (g_printer) g_printer->finish();
 }
 
 }  // namespace facecat

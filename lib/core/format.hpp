@@ -29,7 +29,8 @@ struct Column {
   bool right_align = false;  // numbers
 };
 
-// Prints records in the chosen format. jsonl: each record via emit() (flushed per record). csv: one header line,
+// Prints records in the chosen format. Without columns, table prints each record as one human line
+// (summary_line) and csv takes its columns from the first record's fields. jsonl: each record via emit() (flushed per record). csv: one header line,
 // then one RFC 4180 line per record. table: aligned columns. Records whose "event" is not in `row_events`
 // (when that list is non-empty) are not rows: jsonl still emits them; table/csv pass them to on_other (default:
 // nothing), so a summary or a warning can be shown in its own way.
@@ -63,5 +64,19 @@ class RecordPrinter {
 
 // RFC 4180 quoting for one CSV field.
 std::string csv_field(const std::string& s);
+
+// One record as a short human line: "event  key=value  key=value"; descriptors and *_b64 fields are left out,
+// long nested values are shortened.
+std::string summary_line(const json& record);
+
+// The tool's output. setup_tool resolves --format (CommonOptions::format) and, for table or csv, installs a
+// printer without columns that emit() feeds, so every tool prints something readable on a terminal. A tool
+// with its own columns calls use_columns() after setup_tool; it replaces that printer (jsonl: nothing changes).
+OutputFormat output_format();
+void set_output_format(OutputFormat fmt);
+// Returns the printer now in use, or nullptr for jsonl.
+RecordPrinter* use_columns(std::vector<Column> columns, std::vector<std::string> row_events = {});
+// Prints what a table still buffers; run_tool calls it when the tool returns.
+void finish_output();
 
 }  // namespace facecat

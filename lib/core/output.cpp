@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "core/progress.hpp"
 #include "core/signals.hpp"
@@ -21,7 +22,35 @@ std::string to_jsonl(const json& record) {
   return record.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+std::recursive_mutex g_hook_mutex;  // a printer's on_other may emit() again
+std::function<void(const json&)> g_hook;
+}  // namespace
+
+void set_emit_hook(std::function<void(const json&)> hook) {
+  std::lock_guard<std::recursive_mutex> lock(g_hook_mutex);
+  g_hook = std::move(hook);
+}
+
 void emit(const json& record) {
+  {
+    std::lock_guard<std::recursive_mutex> lock(g_hook_mutex);
+    if (g_hook) {
+      g_hook(record);
+      return;
+    }
+  }
+  emit_jsonl(record);
+}
+
+void write_stdout(const std::string& text) {
+  static const bool terminal = stdout_is_tty();
+  ProgressPause above_the_bar(terminal);
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+}
+
+void emit_jsonl(const json& record) {
   std::string line = to_jsonl(record);
   line += '\n';
   const char* p = line.data();

@@ -2,6 +2,7 @@
 // splits a record. Paths that are not valid UTF-8 are written losslessly (see path_fields()).
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -9,8 +10,15 @@ namespace facecat {
 
 using json = nlohmann::json;
 
-// Write one record and flush. Throws BrokenPipe when the reader has gone.
+// Write one record and flush. Throws BrokenPipe when the reader has gone. When a tool prints a table or CSV
+// (core/format: --format, or a terminal), the record goes to that printer instead.
 void emit(const json& record);
+// Always one JSON line (what emit() does without a printer).
+void emit_jsonl(const json& record);
+// Human text for stdout (tables, summaries): written and flushed above a progress bar, never onto it.
+void write_stdout(const std::string& text);
+// Where emit() sends records; an empty function restores JSON Lines. Calls are serialized.
+void set_emit_hook(std::function<void(const json&)> hook);
 // Serialize a record the way emit() does (for tests and for files).
 std::string to_jsonl(const json& record);
 

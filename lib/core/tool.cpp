@@ -7,6 +7,7 @@
 #include <locale>
 
 #include "core/exit_codes.hpp"
+#include "core/format.hpp"
 #include "core/log.hpp"
 #include "core/signals.hpp"
 #include "util/spelling.hpp"
@@ -23,6 +24,7 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_catalog) {
   app.add_flag("-v,--verbose", o.verbose, "more logging (-vv for trace)");
   if (with_catalog)
     app.add_flag("--wait", o.wait_lock, "wait for another writer's catalog lock instead of failing");
+  add_format_option(app, o.format);
 }
 
 namespace {
@@ -153,6 +155,7 @@ bool setup_tool(const std::string& tool, CommonOptions& o, const std::map<std::s
     std::fflush(stdout);
     return false;
   }
+  set_output_format(resolve_format(o.format));  // table on a terminal, JSON Lines for programs
   return true;
 }
 
@@ -166,6 +169,7 @@ int run_tool(const char* tool, int argc, char** argv, const std::function<int(in
   };
   try {
     int rc = body(argc, argv);
+    finish_output();
     if (interrupted()) return interrupt_exit_code();
     return rc;
   } catch (const Interrupted&) {

@@ -37,9 +37,10 @@ struct CommonOptions {
   bool quiet = false;
   int verbose = 0;
   bool wait_lock = false;
+  std::string format;             // --format jsonl|table|csv (core/format); empty: table on a terminal
 };
 
-// Adds --config, --catalog, --set, --show-config, -q, -v, --wait to an app.
+// Adds --config, --catalog, --set, --show-config, -q, -v, --wait and --format to an app.
 void add_common_options(CLI::App& app, CommonOptions& o, bool with_catalog = true);
 
 // Parses argv with the one option grammar every tool shares (issue 13):

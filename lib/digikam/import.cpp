@@ -297,7 +297,7 @@ Result<ImportSummary> apply_import(Db& db, const std::vector<ImportImage>& image
       if (reg.kind == RegionKind::Ignored) {
         ++sum.ignored;
         e["status"] = "ignored";
-        if (cf) e["face"] = cf->id;
+        if (cf) e["face_id"] = cf->id;
         on_event(e);
         continue;
       }
@@ -351,7 +351,7 @@ Result<ImportSummary> apply_import(Db& db, const std::vector<ImportImage>& image
       }
       if (cf) face_id = cf->id;
       e["created"] = created;
-      if (face_id >= 0) e["face"] = face_id;
+      if (face_id >= 0) e["face_id"] = face_id;
 
       std::string status;
       if (reg.kind == RegionKind::Unnamed) {
@@ -366,7 +366,7 @@ Result<ImportSummary> apply_import(Db& db, const std::vector<ImportImage>& image
           ++sum.present;
           status = "present";
         } else if (confirmed_other || rejected_same) {
-          e["facecat"] = {{"person", *cf->person},
+          e["facecat"] = {{"person_id", *cf->person},
                           {"name", cf->person_name},
                           {"assignment", cf->assignment}};
           if (opts.prefer == Prefer::Facecat) {
@@ -394,7 +394,7 @@ Result<ImportSummary> apply_import(Db& db, const std::vector<ImportImage>& image
           auto done = people::name(db, people::Ref{people::Ref::Kind::Face, face_id}, reg.name);
           if (!done) return done.error();
           cf->assignment = "confirmed";
-          cf->person = (*done)["person"].get<int64_t>();
+          cf->person = (*done)["person_id"].get<int64_t>();
           cf->person_name = reg.name;
         }
       }

@@ -11,7 +11,7 @@
 namespace facecat::faces_store {
 
 nlohmann::json IngestCounts::to_json() const {
-  return {{"lines", lines},   {"detections", detections},         {"faces", faces},
+  return {{"line_count", lines}, {"detection_count", detections}, {"face_count", faces},
           {"replaced", replaced}, {"kept_assignments", kept_assignments}, {"unknown_files", unknown_files},
           {"file_errors", file_errors}, {"bad_lines", bad_lines}};
 }

@@ -280,7 +280,7 @@ std::vector<json> list_models(const fs::path& dir, const fs::path& user_dat) {
                  const std::string& rel) {
     const PinnedModelFile* pin = rel.empty() ? nullptr : find_pin(rel);
     json j = {{"event", "model"}, {"model", model}, {"id", id}, {"sha256", sha}};
-    j["file"] = file.string();
+    j["path"] = file.string();
     j["pinned"] = pin ? json(pin->sha256 == sha) : json(nullptr);
     // The descriptor model facecat-detect would load: the user's .dat when set, else the face-api weights.
     j["in_use"] = user_dat.empty() ? rel == kKinds[0].path_prefix : rel.empty();

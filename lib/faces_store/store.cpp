@@ -14,12 +14,12 @@ namespace facecat::faces_store {
 namespace {
 using json = nlohmann::json;
 
-void put_common(json& r, const DetectionRecord& d) {
-  put_path(r, d.file, "file");
-  if (!d.file_hash.empty()) r["file_hash"] = d.file_hash;
+void put_common(json& r, const char* event, const DetectionRecord& d) {
+  r["event"] = event;
+  put_path(r, d.file);
+  if (!d.file_hash.empty()) r["hash"] = d.file_hash;
   r["pipeline"] = d.pipeline_version;
   r["pipeline_name"] = d.pipeline_name;
-  if (d.pipeline_params) r["pipeline_params"] = to_json(*d.pipeline_params);
 }
 
 bool get_int(const json& r, const char* k, int& out) {
@@ -71,19 +71,23 @@ double iou(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh) {
   return uni > 0 ? inter / uni : 0.0;
 }
 
+json pipeline_record(const std::string& name, const std::string& version, const PipelineParams& params) {
+  return {{"event", "pipeline"}, {"pipeline_name", name}, {"pipeline", version}, {"params", to_json(params)}};
+}
+
 std::vector<json> to_records(const DetectionRecord& d, bool with_landmarks) {
   std::vector<json> out;
   if (!d.error.empty()) {
     json r;
-    put_common(r, d);
-    r["error"] = d.error;
+    put_common(r, "error", d);
+    r["reason"] = d.error;
     out.push_back(std::move(r));
     return out;
   }
   if (d.faces.empty()) {
     json r;
-    put_common(r, d);
-    r["faces"] = 0;
+    put_common(r, "file", d);
+    r["face_count"] = 0;
     r["model"] = d.model_id;
     r["width"] = d.width;
     r["height"] = d.height;
@@ -92,9 +96,9 @@ std::vector<json> to_records(const DetectionRecord& d, bool with_landmarks) {
   }
   for (const auto& f : d.faces) {
     json r;
-    put_common(r, d);
-    r["face"] = f.index;
-    r["faces"] = d.faces.size();
+    put_common(r, "face", d);
+    r["face_index"] = f.index;
+    r["face_count"] = d.faces.size();
     r["box"] = {f.x, f.y, f.w, f.h};
     r["conf"] = f.conf;
     r["label"] = f.label;
@@ -138,9 +142,26 @@ Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r, int64
     return make_error(m);
   };
   if (!r.is_object()) return make_error("not a JSON object");
+  // Records of facecat 0.x before issue 13 name the file "file"/"file_hash", the face "face", the count "faces"
+  // and an error {"error": why}; both spellings are read.
+  const std::string event = get_str(r, "event");
+  if (event == "pipeline") {  // detect prints its pipeline once; detections of that version get its params
+    auto p = from_json(r.value("params", json::object()));
+    if (!p) return make_error("\"params\": " + p.error().message);
+    const std::string v = get_str(r, "pipeline");
+    if (version_of(*p) != v) return make_error("\"params\" hash to version " + version_of(*p) + ", not " + v);
+    params_[v] = *p;
+    return std::optional<DetectionRecord>();
+  }
+  if (!event.empty() && event != "face" && event != "file" && event != "error") {
+    if (event == "warning" || event == "summary") return std::optional<DetectionRecord>();  // not detections
+    return make_error("a \"" + event + "\" record is not facecat-detect's output");
+  }
   DetectionRecord d;
-  d.file = get_path(r, "file");
-  d.file_hash = get_str(r, "file_hash");
+  d.file = get_path(r, "path");
+  if (d.file.empty()) d.file = get_path(r, "file");
+  d.file_hash = get_str(r, "hash");
+  if (d.file_hash.empty()) d.file_hash = get_str(r, "file_hash");
   d.pipeline_version = get_str(r, "pipeline");
   d.pipeline_name = get_str(r, "pipeline_name");
   key = {d.file_hash, d.pipeline_version};
@@ -148,14 +169,15 @@ Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r, int64
   auto what = [&] { return "the detection of " + util::utf8_lossy(open->second.d.file) + " (" +
                            std::to_string(open->second.d.faces.size()) + " of " +
                            std::to_string(open->second.expected) + " face records)"; };
-  if (r.contains("error")) {
+  if (event == "error" || (event.empty() && r.contains("error"))) {
     // Error records are complete in themselves; the caller decides whether they are stored.
     if (open != open_.end()) return fail("an error record interrupts " + what());
-    d.error = r["error"].is_string() ? r["error"].get<std::string>() : r["error"].dump();
+    const json& why = event == "error" ? r.value("reason", json("")) : r["error"];
+    d.error = why.is_string() ? why.get<std::string>() : why.dump();
     if (d.error.empty()) d.error = "error";
     return std::optional<DetectionRecord>(std::move(d));
   }
-  if (!is_hex(d.file_hash, 32)) return fail("\"file_hash\" must be 32 hex digits");
+  if (!is_hex(d.file_hash, 32)) return fail("\"hash\" must be 32 hex digits");
   if (d.pipeline_version.empty()) return fail("\"pipeline\" (the pipeline version) is missing");
   if (auto it = r.find("pipeline_params"); it != r.end()) {
     auto p = from_json(*it);
@@ -163,18 +185,22 @@ Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r, int64
     if (version_of(*p) != d.pipeline_version)
       return fail("\"pipeline_params\" hash to version " + version_of(*p) + ", not " + d.pipeline_version);
     d.pipeline_params = *p;
+  } else if (auto k = params_.find(d.pipeline_version); k != params_.end()) {
+    d.pipeline_params = k->second;
   }
   d.model_id = get_str(r, "model");
   int n = -1;
-  if (!get_int(r, "faces", n) || n < 0) return fail("\"faces\" (the number of faces in the file) is missing");
+  if ((!get_int(r, "face_count", n) && !get_int(r, "faces", n)) || n < 0)
+    return fail("\"face_count\" (the number of faces in the file) is missing");
   get_int(r, "width", d.width);
   get_int(r, "height", d.height);
   if (n == 0) {
-    if (open != open_.end()) return fail("a \"faces\":0 record interrupts " + what());
+    if (open != open_.end()) return fail("a \"face_count\":0 record interrupts " + what());
     return std::optional<DetectionRecord>(std::move(d));
   }
   FaceRow f;
-  if (!get_int(r, "face", f.index)) return fail("\"face\" (the face index) is missing");
+  if (!get_int(r, "face_index", f.index) && !get_int(r, "face", f.index))
+    return fail("\"face_index\" (the face's index in its image) is missing");
   auto box = r.find("box");
   if (box == r.end() || !box->is_array() || box->size() != 4) return fail("\"box\" must be [x,y,w,h]");
   for (const auto& v : *box)
@@ -214,7 +240,7 @@ Result<std::optional<DetectionRecord>> RecordAssembler::add(const json& r, int64
     d.faces.clear();
     open = open_.emplace(key, Partial{std::move(d), n, line}).first;
   } else if (n != open->second.expected) {
-    return fail("\"faces\" changed within one file");
+    return fail("\"face_count\" changed within one file");
   }
   Partial& p = open->second;
   if (f.index != int(p.d.faces.size()))
@@ -272,7 +298,7 @@ Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d_in
   }
   const DetectionRecord& d = *dp;
   StoreResult res;
-  if (d.file_hash.empty() || d.pipeline_version.empty()) return make_error("a detection needs file_hash and pipeline");
+  if (d.file_hash.empty() || d.pipeline_version.empty()) return make_error("a detection needs hash and pipeline");
   const int64_t now = util::now_unix();
   {
     auto s = db.prepare("SELECT 1 FROM files WHERE hash = ?1 LIMIT 1");

@@ -47,10 +47,14 @@ struct DetectionRecord {
   std::vector<FaceRow> faces;
 };
 
-// facecat-detect's JSONL: one record per face, or one {"faces":0} record, or one {"error":…} record per file.
+// facecat-detect's JSONL (docs/schema): one {"event":"face"} record per face, or one {"event":"file",
+// "face_count":0} record, or one {"event":"error"} record per file. The pipeline's params are not repeated in
+// them: detect prints one {"event":"pipeline"} record (pipeline_record) first.
 std::vector<nlohmann::json> to_records(const DetectionRecord& d, bool with_landmarks);
+nlohmann::json pipeline_record(const std::string& name, const std::string& version, const PipelineParams& params);
 
-// Groups records back into detections: feed records in order; a detection is complete when all its "faces"
+// Groups records back into detections (new and pre-issue-13 field names): feed records in order; a "pipeline"
+// record gives later detections of its version their params, other events are skipped; a detection is complete when all its "faces"
 // records have arrived. Records of different files may interleave (several workers' output merged line by line,
 // as `parallel --line-buffer` does); the records of one file come in face order. Errors name the record; the
 // caller prefixes file:line.
@@ -71,6 +75,7 @@ class RecordAssembler {
     int64_t line = 0;
   };
   std::map<std::pair<std::string, std::string>, Partial> open_;  // (file_hash, pipeline version)
+  std::map<std::string, PipelineParams> params_;                  // from "pipeline" records, by version
 };
 
 // Little-endian float32 blobs.

@@ -245,26 +245,26 @@ Result<TargetImage> describe_image(face::FaceAnalyzer& analyzer, const std::file
 }
 
 nlohmann::json to_json(const PersonHit& p) {
-  nlohmann::json j{{"person", p.person},
+  nlohmann::json j{{"person_id", p.person},
                    {"name", p.name ? nlohmann::json(*p.name) : nlohmann::json(nullptr)},
                    {"status", p.status},
                    {"distance", std::round(p.distance * 10000.0) / 10000.0},
-                   {"within", p.within},
+                   {"within_count", p.within},
                    {"confidence", std::round(p.confidence * 1000.0) / 1000.0},
                    {"match", p.match},
-                   {"best_face", p.best_face}};
-  if (p.mutual_friends) j["mutual_friends"] = *p.mutual_friends;
+                   {"best_face_id", p.best_face}};
+  if (p.mutual_friends) j["mutual_friend_count"] = *p.mutual_friends;
   if (!p.sources.empty()) j["sources"] = p.sources;
   return j;
 }
 
 nlohmann::json to_json(const FaceHit& f) {
-  nlohmann::json j{{"face", f.face},
+  nlohmann::json j{{"face_id", f.face},
                    {"distance", std::round(f.distance * 10000.0) / 10000.0},
                    {"box", {f.x, f.y, f.w, f.h}}};
-  if (!f.file.empty()) put_path(j, f.file, "file");
+  if (!f.file.empty()) put_path(j, f.file);
   if (!f.crop.empty()) put_path(j, f.crop, "crop");
-  if (f.cluster) j["cluster"] = *f.cluster;
+  if (f.cluster) j["cluster_id"] = *f.cluster;
   return j;
 }
 

@@ -23,7 +23,7 @@ using json = nlohmann::json;
 using clk = std::chrono::steady_clock;
 
 json EraseResult::to_json() const {
-  json r = {{"event", "erased"}, {"person", person}, {"name", name.empty() ? json(nullptr) : json(name)}};
+  json r = {{"event", "erased"}, {"person_id", person}, {"name", name.empty() ? json(nullptr) : json(name)}};
   json c = json::object();
   for (const auto& [k, v] : removed) c[k] = v;
   r["removed"] = c;

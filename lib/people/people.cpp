@@ -107,21 +107,22 @@ std::vector<json> list(catalog::Db& db, bool include_suggested) {
   auto src = db.prepare("SELECT source, external_id, display_name FROM person_sources WHERE person_id = ? ORDER BY 1, 2");
   while (s.step()) {
     if (!include_suggested && s.is_null(1) && s.text(2) == "suggested") continue;
-    json r{{"person", s.i64(0)},
+    json r{{"event", "person"},
+           {"person_id", s.i64(0)},
            {"name", s.is_null(1) ? json(nullptr) : json(s.text(1))},
            {"status", s.text(2)},
-           {"faces", s.i64(3)},
-           {"confirmed", s.i64(4)}};
+           {"face_count", s.i64(3)},
+           {"confirmed_count", s.i64(4)}};
     json clusters = json::array();
     if (!s.is_null(5))
       for (auto& c : util::split(s.text(5), ','))
         if (auto v = util::parse_int(c)) clusters.push_back(*v);
-    r["clusters"] = clusters;
+    r["cluster_ids"] = clusters;
     json sources = json::array();
     src.reset();
     src.bind(1, s.i64(0));
     while (src.step()) {
-      json so{{"source", src.text(0)}, {"id", src.text(1)}};
+      json so{{"source", src.text(0)}, {"external_id", src.text(1)}};
       if (!src.is_null(2)) so["name"] = src.text(2);
       sources.push_back(so);
     }
@@ -139,7 +140,7 @@ Result<json> name(catalog::Db& db, const Ref& target, const std::string& new_nam
     int64_t pid = existing ? *existing : create_person(db, n, "named");
     db.prepare("UPDATE faces SET person_id = ?, assignment = 'confirmed' WHERE id = ?").bind_all(pid, target.id).run();
     touch(db, pid);
-    return json{{"event", "named"}, {"face", target.id}, {"person", pid}, {"name", n}};
+    return json{{"event", "named"}, {"face_id", target.id}, {"person_id", pid}, {"name", n}};
   }
   std::optional<int64_t> pid;
   if (target.kind == Ref::Kind::Cluster) pid = person_of_cluster(db, target.id);
@@ -150,21 +151,21 @@ Result<json> name(catalog::Db& db, const Ref& target, const std::string& new_nam
     db.prepare("UPDATE faces SET person_id = ?, assignment = 'suggested' WHERE cluster_id = ? AND person_id IS NULL")
         .bind_all(*pid, target.id)
         .run();
-    return json{{"event", "named"}, {"cluster", target.id}, {"person", *pid}, {"name", n}};
+    return json{{"event", "named"}, {"cluster_id", target.id}, {"person_id", *pid}, {"name", n}};
   }
   json r{{"event", "named"}, {"name", n}};
-  if (target.kind == Ref::Kind::Cluster) r["cluster"] = target.id;
+  if (target.kind == Ref::Kind::Cluster) r["cluster_id"] = target.id;
   if (existing && *existing != *pid) {
     merge_people(db, *existing, *pid);
-    r["person"] = *existing;
-    r["merged"] = *pid;
+    r["person_id"] = *existing;
+    r["merged_person_id"] = *pid;
     return r;
   }
   db.prepare("UPDATE people SET name = ?, status = CASE status WHEN 'confirmed' THEN 'confirmed' ELSE 'named' END, "
              "updated_at = ? WHERE id = ?")
       .bind_all(n, util::now_unix(), *pid)
       .run();
-  r["person"] = *pid;
+  r["person_id"] = *pid;
   return r;
 }
 
@@ -180,7 +181,7 @@ Result<json> merge(catalog::Db& db, const Ref& ra, const Ref& rb) {
       .bind_all(*b, *b, *a)
       .run();
   merge_people(db, *a, *b);
-  return json{{"event", "merged"}, {"person", *a}, {"merged", *b}};
+  return json{{"event", "merged"}, {"person_id", *a}, {"merged_person_id", *b}};
 }
 
 Result<json> split(catalog::Db& db, const std::vector<int64_t>& faces, const std::optional<std::string>& new_name) {
@@ -196,7 +197,7 @@ Result<json> split(catalog::Db& db, const std::vector<int64_t>& faces, const std
     s.bind_all(*pid, f).run();
   }
   json fl = faces;
-  return json{{"event", "split"}, {"person", *pid}, {"faces", fl}};
+  return json{{"event", "split"}, {"person_id", *pid}, {"face_ids", fl}};
 }
 
 Result<json> confirm(catalog::Db& db, const Ref& target) {
@@ -204,7 +205,7 @@ Result<json> confirm(catalog::Db& db, const Ref& target) {
     auto p = as_person(db, target);
     if (!p) return usage("face f" + std::to_string(target.id) + " belongs to nobody: name it first");
     db.prepare("UPDATE faces SET assignment = 'confirmed' WHERE id = ?").bind_all(target.id).run();
-    return json{{"event", "confirmed"}, {"face", target.id}, {"person", *p}};
+    return json{{"event", "confirmed"}, {"face_id", target.id}, {"person_id", *p}};
   }
   auto p = as_person(db, target);
   if (!p) return p.error();
@@ -215,22 +216,22 @@ Result<json> confirm(catalog::Db& db, const Ref& target) {
   s.run();
   int n = db.changes();
   db.prepare("UPDATE people SET status = 'confirmed', updated_at = ? WHERE id = ?").bind_all(util::now_unix(), *p).run();
-  return json{{"event", "confirmed"}, {"person", *p}, {"faces", n}};
+  return json{{"event", "confirmed"}, {"person_id", *p}, {"face_count", n}};
 }
 
 Result<json> reject(catalog::Db& db, const Ref& target) {
   if (target.kind == Ref::Kind::Person) {
     auto s = db.prepare("UPDATE faces SET assignment = 'rejected', cluster_id = NULL WHERE person_id = ? AND assignment = 'suggested'");
     s.bind(1, target.id).run();
-    return json{{"event", "rejected"}, {"person", target.id}, {"faces", db.changes()}};
+    return json{{"event", "rejected"}, {"person_id", target.id}, {"face_count", db.changes()}};
   }
   if (target.kind == Ref::Kind::Cluster) {
     auto p = person_of_cluster(db, target.id);
     auto s = db.prepare("UPDATE faces SET assignment = 'rejected', cluster_id = NULL WHERE cluster_id = ? "
                         "AND coalesce(assignment, '') <> 'confirmed'");
     s.bind(1, target.id).run();
-    json r{{"event", "rejected"}, {"cluster", target.id}, {"faces", db.changes()}};
-    if (p) r["person"] = *p;
+    json r{{"event", "rejected"}, {"cluster_id", target.id}, {"face_count", db.changes()}};
+    if (p) r["person_id"] = *p;
     return r;
   }
   auto s = db.prepare("SELECT person_id FROM faces WHERE id = ?");
@@ -238,7 +239,7 @@ Result<json> reject(catalog::Db& db, const Ref& target) {
   if (!s.step() || s.is_null(0)) return usage("face f" + std::to_string(target.id) + " belongs to nobody; nothing to reject");
   int64_t p = s.i64(0);
   db.prepare("UPDATE faces SET assignment = 'rejected', cluster_id = NULL WHERE id = ?").bind_all(target.id).run();
-  return json{{"event", "rejected"}, {"face", target.id}, {"person", p}};
+  return json{{"event", "rejected"}, {"face_id", target.id}, {"person_id", p}};
 }
 
 Result<json> forget(catalog::Db& db, const Ref& target) {
@@ -250,7 +251,7 @@ Result<json> forget(catalog::Db& db, const Ref& target) {
   int n = db.changes();
   db.prepare("DELETE FROM person_sources WHERE person_id = ?").bind_all(*p).run();
   db.prepare("DELETE FROM people WHERE id = ?").bind_all(*p).run();
-  return json{{"event", "forgotten"}, {"person", *p}, {"faces", n}};
+  return json{{"event", "forgotten"}, {"person_id", *p}, {"face_count", n}};
 }
 
 Result<json> not_a_face(catalog::Db& db, int64_t face) {
@@ -262,8 +263,8 @@ Result<json> not_a_face(catalog::Db& db, int64_t face) {
       .bind_all(face)
       .run();
   if (p) touch(db, *p);
-  json r{{"event", "not_a_face"}, {"face", face}};
-  if (p) r["person"] = *p;
+  json r{{"event", "not_a_face"}, {"face_id", face}};
+  if (p) r["person_id"] = *p;
   return r;
 }
 

@@ -90,8 +90,8 @@ function done(card, res) {
     // this person's page after it was merged into another: go to the one that stays
     const here = location.pathname.match(/^\/person\/(\d+)$/);
     const r = res.body.result || {};
-    if (here && r.merged === +here[1] && r.person) {
-      location.href = '/person/' + r.person;
+    if (here && r.merged_person_id === +here[1] && r.person_id) {
+      location.href = '/person/' + r.person_id;
       return;
     }
     sessionStorage.setItem('facecat-focus', String(cards().indexOf(card)));

@@ -214,7 +214,7 @@ class App {
       if (auto c = b.find("confirm"); c != b.end() && c->is_array() && !c->empty()) {
         auto faces = face_list(json{{"faces", *c}});
         if (!faces) return faces.error();
-        const int64_t pid = (*r)["person"].get<int64_t>();
+        const int64_t pid = (*r)["person_id"].get<int64_t>();
         auto owner = db.prepare("SELECT 1 FROM faces WHERE id = ? AND person_id = ? AND coalesce(assignment,'') <> 'rejected'");
         for (int64_t f : *faces) {
           owner.reset();

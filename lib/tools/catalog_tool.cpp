@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -19,6 +20,7 @@
 #include "faces_store/pipeline.hpp"
 #include "faces_store/store.hpp"
 #include "core/exit_codes.hpp"
+#include "core/format.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
 #include "tools/common.hpp"
@@ -47,10 +49,10 @@ json stats(catalog::Db& db) {
     total += s.i64(2);
   }
   out["files"] = files;
-  out["files_total"] = total;
-  out["duplicates"] = db.scalar_int("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL").value_or(0);
-  out["faces"] = db.scalar_int("SELECT count(*) FROM faces").value_or(0);
-  out["people"] = db.scalar_int("SELECT count(*) FROM people").value_or(0);
+  out["file_count"] = total;
+  out["duplicate_count"] = db.scalar_int("SELECT count(*) FROM files WHERE duplicate_of IS NOT NULL").value_or(0);
+  out["face_count"] = db.scalar_int("SELECT count(*) FROM faces").value_or(0);
+  out["person_count"] = db.scalar_int("SELECT count(*) FROM people").value_or(0);
   // Privacy audit: where the descriptors (biometric data) came from, people left without any, erased-and-blocked.
   {
     json by = json::object();
@@ -60,14 +62,57 @@ json stats(catalog::Db& db) {
     while (d.step()) by[d.text(0)] = d.i64(1);
     out["descriptors_by_source"] = by;
   }
-  out["people_without_descriptors"] =
+  out["people_without_descriptors_count"] =
       db.scalar_int("SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id "
                     "AND f.descriptor IS NOT NULL AND coalesce(f.assignment, '') <> 'rejected')")
           .value_or(0);
-  out["blocked_faces"] = db.scalar_int("SELECT count(*) FROM blocked_faces").value_or(0);
-  out["scans"] = db.scalar_int("SELECT count(*) FROM scans").value_or(0);
+  out["blocked_face_count"] = db.scalar_int("SELECT count(*) FROM blocked_faces").value_or(0);
+  out["scan_count"] = db.scalar_int("SELECT count(*) FROM scans").value_or(0);
   out["schema_version"] = db.scalar_int("PRAGMA user_version").value_or(0);
   return out;
+}
+
+// `stats` on a terminal: a few lines for people.
+void stats_table() {
+  RecordPrinter* p = use_columns({}, {"-"});
+  if (!p || p->format() != OutputFormat::table) return;
+  p->on_other = [](const json& r) {
+    if (r.value("event", "") != "stats") {
+      std::string line = summary_line(r) + "\n";
+      write_stdout(line);
+      return;
+    }
+    auto n = [&](const char* k) { return r.value(k, json(0)).dump(); };
+    // counts by name: "12 present, 1 missing"
+    auto listing = [](const json& o, const char* sep) {
+      std::string s;
+      for (const auto& [k, c] : o.items()) {
+        if (k == "bytes") continue;
+        if (!s.empty()) s += sep;
+        s += c.dump();
+        s += ' ';
+        s += k;
+      }
+      return s;
+    };
+    std::string kinds;
+    const json files = r.value("files", json::object());  // (items() of a temporary would dangle)
+    for (const auto& [kind, v] : files.items()) {
+      if (!kinds.empty()) kinds += "; ";
+      kinds += kind;
+      kinds += ": ";
+      kinds += listing(v, ", ");
+    }
+    const std::string src = listing(r.value("descriptors_by_source", json::object()), ", ");
+    std::string out = fmt::format("files:        {}{}\n", n("file_count"), kinds.empty() ? "" : " (" + kinds + ")");
+    out += fmt::format("duplicates:   {}\n", n("duplicate_count"));
+    out += fmt::format("faces:        {} ({} blocked)\n", n("face_count"), n("blocked_face_count"));
+    out += fmt::format("descriptors:  {}\n", src.empty() ? std::string("none") : "from " + src);
+    out += fmt::format("people:       {} ({} without descriptors)\n", n("person_count"),
+                       n("people_without_descriptors_count"));
+    out += fmt::format("scans:        {}\nschema:       version {}\n", n("scan_count"), n("schema_version"));
+    write_stdout(out);
+  };
 }
 
 // The named pipeline: stored, or (when the catalog has none of that name yet) what the config would create.
@@ -98,29 +143,22 @@ std::filesystem::path models_target(const Config& cfg) {
   return cfg.get_path("faces.models_dir");
 }
 
-void print_models_table(const std::vector<json>& models) {
-  std::vector<std::array<std::string, 4>> rows = {{"MODEL", "ID", "SHA256", "FILE"}};
-  for (const auto& m : models)
-    rows.push_back({m["model"].get<std::string>(), m["id"].get<std::string>(),
-                    m["sha256"].get<std::string>().substr(0, 16) + (m["pinned"] == false ? " (NOT PINNED)" : ""),
-                    m["file"].get<std::string>()});
-  std::array<size_t, 4> w{};
-  for (const auto& r : rows)
-    for (size_t i = 0; i < 4; ++i) w[i] = std::max(w[i], r[i].size());
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < 4; ++i) {
-      line += r[i];
-      if (i < 3) line += std::string(w[i] - r[i].size() + 2, ' ');
-    }
-    std::printf("%s\n", line.c_str());
-  }
-  std::fflush(stdout);
+// `models list` columns (a table on a terminal; --format csv for a spreadsheet).
+void models_columns() {
+  auto sha = [](const json& m) {
+    return m.value("sha256", std::string()).substr(0, 16) + (m.value("pinned", json()) == false ? " (NOT PINNED)" : "");
+  };
+  use_columns({{"MODEL", "model", nullptr, false},
+               {"ID", "id", nullptr, false},
+               {"SHA256", "", sha, false},
+               {"PATH", "path", nullptr, false}},
+              {"model"});
 }
 
 json pipeline_json(catalog::Db& db, const faces_store::Pipeline& p, bool stored) {
-  json j = {{"name", p.name}, {"version", p.version}, {"params", faces_store::to_json(p.params)},
-            {"stored", stored}, {"pending", pending_count(db, p.version)}};
+  json j = faces_store::pipeline_record(p.name, p.version, p.params);
+  j["stored"] = stored;
+  j["pending_count"] = pending_count(db, p.version);
   if (stored) j["updated_at"] = util::iso_time(p.updated_at);
   return j;
 }
@@ -213,9 +251,8 @@ int catalog_main(int argc, char** argv) {
     if (models.empty())
       spdlog::warn("no models in {} ({}): facecat-catalog models fetch, or models install FILE.tgz",
                    cfg.get("faces.models_dir"), cfg.origin("faces.models_dir"));
-    if (stdout_is_tty()) print_models_table(models);
-    else
-      for (const auto& m : models) emit(m);
+    models_columns();
+    for (const auto& m : models) emit(m);
     return exit_code::ok;
   }
   if (md_install->parsed() || md_fetch->parsed()) {
@@ -223,8 +260,8 @@ int catalog_main(int argc, char** argv) {
     auto r = md_install->parsed() ? faces_store::install_models_tarball(models_tarball, target)
                                   : faces_store::fetch_models(faces_store::fetch_models_script(), target);
     if (!r) throw Fatal(r.error().message, r.error().code ? r.error().code : exit_code::some_failed);
-    json e = {{"event", "models"}, {"dir", r->dir.string()}, {"changed", r->changed}, {"files", r->files},
-              {"model", r->model_id}};
+    json e = {{"event", "models"}, {"path", r->dir.string()}, {"changed", r->changed},
+              {"file_count", r->files}, {"model", r->model_id}};
     if (md_install->parsed()) e["from"] = std::filesystem::absolute(models_tarball).string();
     emit(e);
     spdlog::info("{} model file(s) in {}: {}", r->files, r->dir.string(),
@@ -234,6 +271,7 @@ int catalog_main(int argc, char** argv) {
 
   if (st->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);
+    stats_table();
     emit(stats(cat.db()));
     return exit_code::ok;
   }
@@ -264,7 +302,7 @@ int catalog_main(int argc, char** argv) {
       }
       emit(e);
     }
-    emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problems", problems.size()},
+    emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problem_count", problems.size()},
               {"readable_by_others", readable}, {"permissions_fixed", fixed}});
     return problems.empty() ? exit_code::ok : exit_code::some_failed;
   }
@@ -284,13 +322,13 @@ int catalog_main(int argc, char** argv) {
         continue;
       }
       for (const auto& d : r->disk_errors) spdlog::warn("cannot remove {}", d);
-      json e = {{"event", "forgotten"}};
+      json e = {{"event", "video_forgotten"}};
       put_path(e, path);
       e["file_id"] = r->file_id;
-      e["tasks"] = r->removed.tasks;
-      e["segments"] = r->removed.segments;
-      e["frames"] = r->removed.frames;
-      e["faces"] = r->removed.faces;
+      e["task_count"] = r->removed.tasks;
+      e["segment_count"] = r->removed.segments;
+      e["frame_count"] = r->removed.frames;
+      e["face_count"] = r->removed.faces;
       e["frame_files_deleted"] = r->files_deleted;
       e["crops_deleted"] = r->crops_deleted;
       if (!r->disk_errors.empty()) e["disk_errors"] = r->disk_errors;
@@ -357,13 +395,16 @@ int catalog_main(int argc, char** argv) {
       if (!r) {
         ++failed;
         spdlog::error("{}", r.error().message);
-        emit(json{{"event", "error"}, {"catalog", f}, {"reason", r.error().message}});
+        json err = {{"event", "error"}};
+        put_path(err, f);
+        err["reason"] = r.error().message;
+        emit(err);
         continue;
       }
       for (const auto& w : r->warnings) spdlog::warn("{}: {}", f, w);
       json e = r->to_json();
-      e["event"] = "merged";
-      e["catalog"] = f;
+      e["event"] = "catalog_merged";
+      put_path(e, f, "catalog");
       emit(e);
       spdlog::info("{}: merged {} file(s), {} detection(s) with {} face(s) ({} file(s) and {} detection(s) were "
                    "here already)", f, r->files, r->detections, r->faces, r->files_known, r->detections_known);
@@ -413,7 +454,6 @@ int catalog_main(int argc, char** argv) {
     auto saved = faces_store::save_pipeline(cat.db(), set_name, p.params);
     tx.commit();
     json e = pipeline_json(cat.db(), saved, true);
-    e["event"] = "pipeline";
     e["old_version"] = old.empty() ? json(nullptr) : json(old);
     e["changed"] = old != saved.version;
     emit(e);
@@ -423,7 +463,7 @@ int catalog_main(int argc, char** argv) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);
     auto p = pipeline_or_default(cat.db(), cfg, pend_pipeline.empty() ? cfg.get("faces.pipeline") : pend_pipeline);
     for (const auto& f : faces_store::pending_files(cat.db(), p.version)) {
-      json e;
+      json e = {{"event", "pending"}};
       put_path(e, f.path);
       e["hash"] = f.hash;
       e["pipeline"] = p.version;

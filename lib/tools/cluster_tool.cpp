@@ -40,7 +40,7 @@ int cluster_main(int argc, char** argv) {
   auto cat = open_catalog(cfg, catalog::Mode::Write);
   auto model_id = value_or_throw(search::pick_model(cat.db(), model));
   if (model_id.empty()) {
-    emit(json{{"event", "clustered"}, {"faces", 0}});
+    emit(json{{"event", "clustered"}, {"face_count", 0}});
     spdlog::info("no faces with descriptors in the catalog; run facecat-detect first");
     return exit_code::ok;
   }
@@ -58,9 +58,9 @@ int cluster_main(int argc, char** argv) {
   tx.commit();
   emit(json{{"event", "clustered"},
             {"model", model_id},
-            {"faces", st.faces},
-            {"anchors", st.anchors},
-            {"candidates", st.candidates},
+            {"face_count", st.faces},
+            {"anchor_count", st.anchors},
+            {"candidate_count", st.candidates},
             {"joined", st.joined},
             {"clustered", st.clustered},
             {"new_clusters", st.new_clusters},

@@ -1,5 +1,6 @@
 #include "tools/detect_tool.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <memory>
 
 #include "core/exit_codes.hpp"
+#include "core/format.hpp"
 #include "core/output.hpp"
 #include "core/owned_dir.hpp"
 #include "core/progress.hpp"
@@ -111,6 +113,51 @@ class Writer {
   clk::time_point t0_;
 };
 
+// On a terminal (or --format table/csv): one row per face, no descriptors.
+void detect_table() {
+  auto box = [](const json& r) -> std::string {
+    auto b = r.find("box");
+    if (b == r.end() || !b->is_array() || b->size() != 4) return "";
+    return fmt::format("{},{} {}x{}", (*b)[0].dump(), (*b)[1].dump(), (*b)[2].dump(), (*b)[3].dump());
+  };
+  auto quality = [](const char* k) {
+    return [k](const json& r) -> std::string {
+      auto q = r.find("quality");
+      if (q == r.end() || !q->is_object() || !q->contains(k) || !(*q)[k].is_number()) return "";
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", (*q)[k].get<double>());
+      return buf;
+    };
+  };
+  auto conf = [](const json& r) -> std::string {
+    if (!r.contains("conf") || !r["conf"].is_number()) return "";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", r["conf"].get<double>());
+    return buf;
+  };
+  RecordPrinter* p = use_columns({{"PATH", "path", nullptr, false},
+                                  {"FACE", "face_index", nullptr, true},
+                                  {"FACES", "face_count", nullptr, true},
+                                  {"BOX", "", box, false},
+                                  {"CONF", "", conf, true},
+                                  {"BLUR", "", quality("blur"), true},
+                                  {"FRONTAL", "", quality("frontal"), true},
+                                  {"CROP", "crop", nullptr, false}},
+                                 {"face", "file"});
+  if (p && p->format() == OutputFormat::table)
+    p->on_other = [](const json& r) {
+      std::string line;
+      if (r.value("event", "") == "pipeline")
+        line = fmt::format("pipeline {} (version {})\n", r.value("pipeline_name", std::string()),
+                           r.value("pipeline", std::string()));
+      else if (r.value("event", "") == "error")
+        line = fmt::format("error: {}: {}\n", r.value("path", std::string()), r.value("reason", std::string()));
+      else
+        line = summary_line(r) + "\n";
+      write_stdout(line);
+    };
+}
+
 }  // namespace
 
 int detect_main(int argc, char** argv) {
@@ -119,7 +166,9 @@ int detect_main(int argc, char** argv) {
       "  facecat-detect                 every file pending for the pipeline in the catalog (results are stored)\n"
       "  facecat-detect --stdin         paths or scan/pending JSONL on stdin -> face JSONL (no catalog needed)\n"
       "  facecat-detect PATH...         the given images -> face JSONL (no catalog needed)\n"
-      "Prints one JSON record per face, {\"faces\":0} for a file without faces, {\"error\":…} for a bad file."};
+      "Prints a {\"event\":\"pipeline\"} record, then one \"face\" record per face, a \"file\" record (face_count 0) for\n"
+      "a file without faces and an \"error\" record for a bad file (docs/schema). On a terminal: a table without\n"
+      "descriptors (--format jsonl prints them)."};
   app.set_version_flag("--version", FACECAT_VERSION);
   CommonOptions common;
   add_common_options(app, common);
@@ -277,6 +326,13 @@ int detect_main(int argc, char** argv) {
   Progress progress("detect", from_stdin ? 0 : list.size(), fancy_stderr() && !common.quiet);
   std::optional<Writer> writer;
   if (cat && cat->writable()) writer.emplace(cat->db());
+  detect_table();
+  // The pipeline once, before the first result (records do not repeat its params); nothing when nothing is done.
+  bool pipeline_printed = false;
+  auto print_pipeline = [&] {
+    if (!pipeline_printed) emit(faces_store::pipeline_record(name, pl.version, pl.params));
+    pipeline_printed = true;
+  };
   int64_t failed = 0;
   detect::Sink sink = [&](detect::Outcome& out) {
     auto& r = out.rec;
@@ -289,6 +345,7 @@ int detect_main(int argc, char** argv) {
     }
     // Faces a person had erased with --block: neither printed nor stored (catalog mode; ingest drops them too).
     if (writer && r.error.empty()) faces_store::drop_blocked_faces(cat->db(), r);
+    print_pipeline();
     if (!r.error.empty()) {
       ++failed;
       spdlog::error("{}: {}", util::utf8_lossy(r.file), r.error);

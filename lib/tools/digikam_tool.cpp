@@ -170,7 +170,7 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     json e = {{"event", "xmp"}, {"status", status}};
     put_path(e, img.path);
     put_path(e, side, "sidecar");
-    e["faces"] = img.faces.size();
+    e["face_count"] = img.faces.size();
     e["names"] = c.people;
     e["foreign_regions"] = merged->foreign_regions;
     if (!photo_meta.is_null()) e["photo_metadata"] = photo_meta;
@@ -198,7 +198,7 @@ int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors, bool r
   o.remove = remove;
   add_paths(o, fl);
   auto sum = value_or_throw(write_digikam_db(images, o, [](const json& e) { emit(e); }));
-  json e = {{"event", "db-summary"},       {"images", sum.images_matched}, {"not_in_digikam", sum.images_missing},
+  json e = {{"event", "db-summary"},       {"image_count", sum.images_matched}, {"not_in_digikam", sum.images_missing},
             {"faces_added", sum.faces_added}, {"faces_present", sum.faces_present},
             {"conflicts", sum.faces_conflict}, {"tags_created", sum.tags_created}};
   if (remove) e["faces_removed"] = sum.faces_removed;
@@ -225,7 +225,7 @@ int run_csv(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     std::fflush(stdout);
   } else {
     value_or_throw(util::write_file_atomic(fl.output, text));
-    json e = {{"event", "csv"}, {"rows", rows}};
+    json e = {{"event", "csv"}, {"row_count", rows}};
     put_path(e, fl.output);
     emit(e);
   }
@@ -336,8 +336,8 @@ int run_import(const Flags& fl, const Config& cfg) {
     if (list->empty()) continue;
     io.source = list == &from_db ? "digikam-db" : "xmp";
     auto sum = value_or_throw(apply_import(cat.db(), *list, io, describe, [](const json& e) { emit(e); }));
-    json e = {{"event", "import-summary"}, {"source", io.source}, {"images", sum.images},
-              {"skipped", sum.images_skipped}, {"regions", sum.regions}, {"confirmed", sum.confirmed},
+    json e = {{"event", "import-summary"}, {"source", io.source}, {"image_count", sum.images},
+              {"skipped", sum.images_skipped}, {"region_count", sum.regions}, {"confirmed", sum.confirmed},
               {"present", sum.present}, {"created", sum.created}, {"unnamed", sum.unnamed},
               {"ignored", sum.ignored}, {"conflicts", sum.conflicts}, {"overridden", sum.overridden},
               {"kept", sum.kept}, {"errors", sum.errors}};

@@ -7,6 +7,7 @@
 
 #include "catalog/catalog.hpp"
 #include "core/exit_codes.hpp"
+#include "core/format.hpp"
 #include "core/output.hpp"
 #include "core/signals.hpp"
 #include "core/tool.hpp"
@@ -78,8 +79,6 @@ int match_main(int argc, char** argv) {
   app.add_option("TARGET", targets, "photos (or folders of photos) to identify")->required();
   app.add_option("--known", known, "folder of known people: one image per person named after the person, or one "
                                    "subfolder per person; no catalog is used");
-  app.add_option("--format", format, "jsonl, csv (face_recognition's path,name[,distance]) or table")
-      ->check(CLI::IsMember({"jsonl", "csv", "table"}));
   app.add_option("--tolerance", tolerance, "a person matches when their nearest face is at most this far " +
                                                env_help("faces.tolerance"));
   app.add_option("--top", top, "people and unassigned faces shown per target face " + env_help("search.top"));
@@ -102,7 +101,10 @@ int match_main(int argc, char** argv) {
   if (jitter >= 0) flags["faces.match_jitter"] = std::to_string(jitter);
   Config cfg;
   if (!setup_tool("facecat-match", common, flags, cfg)) return exit_code::ok;
-  if (format.empty()) format = stdout_is_tty() ? "table" : "jsonl";
+  // --format (common): csv is face_recognition's path,name[,distance]; table and csv are printed here, so
+  // emit() stays JSON Lines and is used only for --format jsonl.
+  format = common.format.empty() ? (stdout_is_tty() ? "table" : "jsonl") : common.format;
+  set_output_format(OutputFormat::jsonl);
 
   match::Options mo;
   mo.tolerance = cfg.get_double("faces.tolerance");
@@ -121,6 +123,12 @@ int match_main(int argc, char** argv) {
     if (!r) {
       spdlog::error("{}", r.error().message);
       ++failures;
+      if (format == "jsonl") {
+        json e{{"event", "error"}};
+        put_path(e, p.string());
+        e["reason"] = r.error().message;
+        emit(e);
+      }
       return std::nullopt;
     }
     return std::move(r).value();
@@ -162,7 +170,13 @@ int match_main(int argc, char** argv) {
       if (!t) continue;
       const std::string ps = p.string();
       if (t->faces.empty()) {
-        if (format == "jsonl") emit(json{{"file", ps}, {"faces", 0}, {"name", "no_persons_found"}});
+        if (format == "jsonl") {
+          json r{{"event", "file"}};
+          put_path(r, ps);
+          r["face_count"] = 0;
+          r["name"] = "no_persons_found";
+          emit(r);
+        }
         else std::printf("%s,no_persons_found\n", ps.c_str());
         continue;
       }
@@ -173,8 +187,10 @@ int match_main(int argc, char** argv) {
         if (format == "jsonl") {
           json matches = json::array();
           for (auto& n : nn) matches.push_back({{"name", names[static_cast<size_t>(n.id)]}, {"distance", n.distance}});
-          json r{{"file", ps}, {"face", i}, {"box", {t->faces[i].box.left, t->faces[i].box.top, t->faces[i].box.width(),
-                                                      t->faces[i].box.height()}}};
+          json r{{"event", "match"}};
+          put_path(r, ps);
+          r["face_index"] = i;
+          r["box"] = {t->faces[i].box.left, t->faces[i].box.top, t->faces[i].box.width(), t->faces[i].box.height()};
           r["name"] = nn.empty() ? "unknown_person" : names[static_cast<size_t>(
                                                            std::min_element(nn.begin(), nn.end(), [](auto& a, auto& b) {
                                                              return a.distance < b.distance;
@@ -241,8 +257,9 @@ int match_main(int argc, char** argv) {
     auto t = describe(p);
     if (!t) continue;
     if (t->faces.empty()) {
-      json r{{"faces", 0}};
-      put_path(r, p.string(), "target");
+      json r{{"event", "file"}};
+      put_path(r, p.string());
+      r["face_count"] = 0;
       if (format == "jsonl") emit(r);
       else if (format == "csv") std::printf("%s,no_persons_found\n", p.string().c_str());
       else std::printf("%s: no faces\n", p.string().c_str());
@@ -256,9 +273,12 @@ int match_main(int argc, char** argv) {
       auto& res = results[i];
       const match::PersonHit* best = match::best_match(res);
       if (format == "jsonl") {
-        json r{{"face", i}, {"box", {tf.box.left, tf.box.top, tf.box.width(), tf.box.height()}}, {"model", model_id},
-               {"tolerance", mo.tolerance}};
-        put_path(r, p.string(), "target");
+        json r{{"event", "match"}};
+        put_path(r, p.string());
+        r["face_index"] = i;
+        r["box"] = {tf.box.left, tf.box.top, tf.box.width(), tf.box.height()};
+        r["model"] = model_id;
+        r["tolerance"] = mo.tolerance;
         json people = json::array(), fl = json::array();
         for (auto& h : res.people) people.push_back(match::to_json(h));
         for (auto& h : res.faces) fl.push_back(match::to_json(h));

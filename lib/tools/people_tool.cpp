@@ -4,6 +4,7 @@
 
 #include "catalog/catalog.hpp"
 #include "core/exit_codes.hpp"
+#include "core/format.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
 #include "people/erase.hpp"
@@ -14,6 +15,46 @@
 #include "util/text.hpp"
 
 namespace facecat::tools {
+namespace {
+
+// `list` on a terminal (or --format table/csv): one row per person.
+void people_list_table() {
+  auto ids = [](const char* key, const char* prefix) {
+    return [key, prefix](const json& r) -> std::string {
+      std::string out;
+      auto it = r.find(key);
+      if (it == r.end() || !it->is_array()) return out;
+      for (const auto& v : *it) {
+        if (!out.empty()) out += ' ';
+        out += prefix;
+        out += v.dump();
+      }
+      return out;
+    };
+  };
+  auto sources = [](const json& r) -> std::string {
+    std::string out;
+    auto it = r.find("sources");
+    if (it == r.end() || !it->is_array()) return out;
+    for (const auto& s : *it) {
+      if (!out.empty()) out += ' ';
+      out += s.value("source", std::string());
+      out += ':';
+      out += s.value("external_id", std::string());
+    }
+    return out;
+  };
+  use_columns({{"ID", "", [](const json& r) { return std::string("p").append(r.value("person_id", json(0)).dump()); }, true},
+               {"NAME", "name", nullptr, false},
+               {"STATUS", "status", nullptr, false},
+               {"FACES", "face_count", nullptr, true},
+               {"CONFIRMED", "confirmed_count", nullptr, true},
+               {"CLUSTERS", "", ids("cluster_ids", "c"), false},
+               {"SOURCES", "", sources, false}},
+              {"person"});
+}
+
+}  // namespace
 
 int people_main(int argc, char** argv) {
   CLI::App app{"facecat-people: list, name, merge, split, confirm, reject and forget people.\n"
@@ -77,6 +118,7 @@ int people_main(int argc, char** argv) {
 
   if (list->parsed()) {
     auto cat = open_catalog(cfg, catalog::Mode::Read);
+    people_list_table();
     for (auto& r : people::list(cat.db(), !named_only)) emit(r);
     return exit_code::ok;
   }

@@ -74,9 +74,9 @@ int report_main(int argc, char** argv) {
     }
   }
   auto st = value_or_throw(report::write(cat.db(), ro, entries));
-  json r{{"event", "report"}, {"people", st.people}, {"clusters", st.clusters}, {"faces", st.faces},
-         {"pages", st.pages}, {"thumbs_made", st.thumbs_made}, {"thumbs_reused", st.thumbs_reused},
-         {"thumbs_missing", st.thumbs_missing}, {"match_faces", entries.size()}};
+  json r{{"event", "report"}, {"person_count", st.people}, {"cluster_count", st.clusters}, {"face_count", st.faces},
+         {"page_count", st.pages}, {"thumbs_made", st.thumbs_made}, {"thumbs_reused", st.thumbs_reused},
+         {"thumbs_missing", st.thumbs_missing}, {"match_face_count", entries.size()}};
   put_path(r, std::filesystem::absolute(out).lexically_normal().string(), "out");
   emit(r);
   return failures ? exit_code::some_failed : exit_code::ok;

@@ -211,7 +211,7 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   json v = {{"event", "video"}};
   put_path(v, job.path);
   const auto& info = a.info;
-  v["frames"] = a.frames;
+  v["frame_count"] = a.frames;
   v["declared_frames"] = info.declared_frames;
   v["fps"] = r6(info.fps);
   v["duration"] = r6(a.end_time);
@@ -219,7 +219,7 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   v["height"] = info.display_height();
   v["rotation"] = info.rotation;
   v["codec"] = info.codec;
-  v["scenes"] = a.scenes.size();
+  v["scene_count"] = a.scenes.size();
   json cuts = json::array(), cut_times = json::array();
   for (int64_t c : a.cuts) {
     cuts.push_back(c);
@@ -363,7 +363,7 @@ int scenes_main(int argc, char** argv) {
         ++failed;
         continue;
       }
-      json e = {{"event", "decode"}, {"mode", decode_only}, {"frames", r->frames}, {"seconds", r6(r->seconds)}};
+      json e = {{"event", "decode"}, {"mode", decode_only}, {"frame_count", r->frames}, {"seconds", r6(r->seconds)}};
       put_path(e, j.path);
       e["frames_per_second"] = r->seconds > 0 ? std::round(r->frames / r->seconds * 10) / 10 : 0.0;
       emit(e);

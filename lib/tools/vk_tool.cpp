@@ -101,8 +101,8 @@ int suggest_cmd(const Config& cfg, const std::string& user, size_t limit) {
   int rank = 0;
   for (const auto& c : v) {
     emit(json{{"event", "suggestion"}, {"rank", ++rank}, {"vk_id", c.vk_id}, {"person_id", c.person_id},
-              {"name", c.name}, {"status", c.status}, {"mutual_friends", c.mutual_friends},
-              {"co_appearances", c.co_appearances}});
+              {"name", c.name}, {"status", c.status}, {"mutual_friend_count", c.mutual_friends},
+              {"co_appearance_count", c.co_appearances}});
   }
   if (v.empty()) spdlog::info("no friends of friends of {} in the catalog (fetch with --depth 2 first)", id);
   return exit_code::ok;

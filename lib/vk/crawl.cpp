@@ -263,7 +263,7 @@ int64_t Crawler::upsert_person(const UserInfo& u) {
         .bind_all(pid, u.id, u.name, u.status, now_)
         .run();
     ++st_.people_new;
-    json e = {{"event", "person"}, {"vk_id", u.id}, {"person_id", pid}, {"name", u.name}, {"status", u.status}};
+    json e = {{"event", "vk_person"}, {"vk_id", u.id}, {"person_id", pid}, {"name", u.name}, {"status", u.status}};
     emit_(e);
   } else {
     db_.prepare("UPDATE person_sources SET display_name=?1, status=?2, fetched_at=?3 "

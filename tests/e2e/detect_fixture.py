@@ -33,26 +33,36 @@ def env_for(tmp):
             "FACECAT_DETECT_THREADS": "2"}
 
 
-FACE_KEYS = {"file", "file_hash", "face", "faces", "box", "conf", "label", "descriptor", "model", "pipeline",
-             "pipeline_name", "pipeline_params", "crop", "quality", "width", "height"}
+FACE_KEYS = {"event", "path", "hash", "face_index", "face_count", "box", "conf", "label", "descriptor", "model",
+             "pipeline", "pipeline_name", "crop", "quality", "width", "height"}
+
+
+def results(records):
+    """detect's per-file records (face, file, error), without its one "pipeline" record."""
+    return [r for r in records if r.get("event") in ("face", "file", "error")]
 
 
 def check_record_schema(r, what):
-    """A face record, a {"faces":0} record or an error record, each exactly as documented."""
-    if "error" in r:
-        return check(isinstance(r["error"], str) and r["error"] and "file" in r and "pipeline" in r,
-                     f"{what}: error record ({r.get('error')})")
-    if r.get("faces") == 0:
-        ok = {"file", "file_hash", "faces", "model", "pipeline", "pipeline_name", "pipeline_params", "width",
-              "height"} <= set(r) and "face" not in r
+    """A face record, a file record (face_count 0), an error record or the pipeline record, each as documented
+    (docs/schema)."""
+    ev = r.get("event")
+    if ev == "pipeline":
+        return check({"event", "pipeline", "pipeline_name", "params"} == set(r) and isinstance(r["params"], dict),
+                     f"{what}: pipeline record ({sorted(r)})")
+    if ev == "error":
+        return check(isinstance(r.get("reason"), str) and r["reason"] and "path" in r and "pipeline" in r,
+                     f"{what}: error record ({r.get('reason')})")
+    if ev == "file":
+        ok = {"event", "path", "hash", "face_count", "model", "pipeline", "pipeline_name", "width",
+              "height"} <= set(r) and r["face_count"] == 0 and "face_index" not in r
         return check(ok, f"{what}: no-face record has its keys ({sorted(r)})")
-    keys = set(r) - {"landmarks", "file_b64", "crop_b64"}
-    ok = keys == FACE_KEYS
-    ok = ok and isinstance(r["face"], int) and 0 <= r["face"] < r["faces"]
+    keys = set(r) - {"landmarks", "path_b64", "crop_b64"}
+    ok = ev == "face" and keys == FACE_KEYS
+    ok = ok and isinstance(r["face_index"], int) and 0 <= r["face_index"] < r["face_count"]
     ok = ok and isinstance(r["box"], list) and len(r["box"]) == 4 and all(isinstance(v, int) for v in r["box"])
     ok = ok and r["box"][2] > 0 and r["box"][3] > 0 and r["label"] == "face" and isinstance(r["conf"], float)
-    ok = ok and len(base64.b64decode(r["descriptor"])) == 512 and len(r["file_hash"]) == 32
-    ok = ok and set(r["quality"]) >= {"blur", "frontal", "size"} and isinstance(r["pipeline_params"], dict)
+    ok = ok and len(base64.b64decode(r["descriptor"])) == 512 and len(r["hash"]) == 32
+    ok = ok and set(r["quality"]) >= {"blur", "frontal", "size"}
     ok = ok and 0 <= r["box"][0] < r["width"] and 0 <= r["box"][1] < r["height"]
     if "landmarks" in r:
         ok = ok and len(r["landmarks"]) == 68 and all(len(p) == 2 for p in r["landmarks"])
@@ -60,8 +70,8 @@ def check_record_schema(r, what):
 
 
 def faces_by_key(records):
-    """(file_hash, face) -> (box, descriptor) for face records."""
-    return {(r["file_hash"], r["face"]): (r["box"], r["descriptor"]) for r in records if "face" in r}
+    """(hash, face_index) -> (box, descriptor) for face records."""
+    return {(r["hash"], r["face_index"]): (r["box"], r["descriptor"]) for r in records if r.get("event") == "face"}
 
 
 def is_jpeg(path):

@@ -7,7 +7,7 @@ import os
 import struct
 
 from detect_fixture import (check_record_schema, detection_rows, env_for, face_rows, faces_by_key, is_jpeg,
-                            make_tree, rows, temp_files)
+                            make_tree, results, rows, temp_files)
 from facecat_test import TempDir, check, check_eq, check_locale, finish, path_of, run
 
 check_locale()
@@ -16,7 +16,7 @@ with TempDir() as tmp:
     home = os.path.join(tmp, "home")
     photos = os.path.join(tmp, "photos")
     files = make_tree(photos)
-    # A name that is not UTF-8 (Latin-1 "café"), with content of its own: path_b64/file_b64 carry it.
+    # A name that is not UTF-8 (Latin-1 "café"), with content of its own: path_b64 carries it.
     odd = os.path.join(os.fsencode(photos), b"caf\xe9.jpg")
     with open(files[0], "rb") as src, open(odd, "wb") as dst:
         dst.write(src.read() + b"\x01")
@@ -32,28 +32,32 @@ with TempDir() as tmp:
     # ---- catalog mode -----------------------------------------------------------------------------------------
     r = run(["facecat-detect", "--catalog", cat], home, env=env)
     check_eq(r.rc, 0, f"catalog mode exit code ({r.stderr[-400:]!r})")
-    cat_recs = r.jsonl()
-    for rec in cat_recs:
+    all_recs = r.jsonl()
+    for rec in all_recs:
         check_record_schema(rec, "catalog mode")
-    hashes = {rec["file_hash"] for rec in cat_recs}
+    check_eq([x["event"] for x in all_recs if x["event"] == "pipeline"], ["pipeline"],
+             "one pipeline record, not params in every record")
+    check_eq(all_recs[0]["event"], "pipeline", "the pipeline record comes first")
+    cat_recs = results(all_recs)
+    hashes = {rec["hash"] for rec in cat_recs}
     check_eq(len(hashes), len(files), "catalog mode: one result per file")
-    n_faces = sum(1 for rec in cat_recs if "face" in rec)
+    n_faces = sum(1 for rec in cat_recs if rec["event"] == "face")
     check(n_faces >= len(files), f"catalog mode found faces ({n_faces})")
-    two = [rec for rec in cat_recs if rec["file"].endswith("two_people.jpg")]
-    check(len(two) == 2 and two[0]["faces"] == 2, f"two_people.jpg has 2 faces ({len(two)})")
-    odd_recs = [rec for rec in cat_recs if "file_b64" in rec]
-    check(len(odd_recs) == 1 and path_of(odd_recs[0], "file") == odd,
-          "a non-UTF-8 file name comes back losslessly in file_b64")
+    two = [rec for rec in cat_recs if rec["path"].endswith("two_people.jpg")]
+    check(len(two) == 2 and two[0]["face_count"] == 2, f"two_people.jpg has 2 faces ({len(two)})")
+    odd_recs = [rec for rec in cat_recs if "path_b64" in rec]
+    check(len(odd_recs) == 1 and path_of(odd_recs[0]) == odd,
+          "a non-UTF-8 file name comes back losslessly in path_b64")
     check_eq(rows(cat, "SELECT count(*) FROM detections")[0][0], len(files), "a detections row per file")
     check_eq(rows(cat, "SELECT count(*) FROM faces")[0][0], n_faces, "a faces row per face record")
     check_eq(rows(cat, "SELECT count(*) FROM faces WHERE length(descriptor) = 512 AND landmarks IS NOT NULL")[0][0],
              n_faces, "faces rows carry descriptors and landmarks")
-    crops = [rec["crop"] for rec in cat_recs if "face" in rec]
+    crops = [rec["crop"] for rec in cat_recs if rec["event"] == "face"]
     check(all(c and os.path.isfile(c) and is_jpeg(c) for c in crops), "every face has a valid JPEG crop")
     check(all(os.path.dirname(os.path.dirname(c)) == os.path.join(tmp, "crops") for c in crops),
           "crops are in faces.CroppedFacesPath")
-    check(all(os.path.basename(c) == f"{rec['file_hash']}_{rec['pipeline']}_{rec['face']}.jpg"
-              for c, rec in zip(crops, [x for x in cat_recs if "face" in x])), "crops are named by face id")
+    check(all(os.path.basename(c) == f"{rec['hash']}_{rec['pipeline']}_{rec['face_index']}.jpg"
+              for c, rec in zip(crops, [x for x in cat_recs if x["event"] == "face"])), "crops are named by face id")
     check_eq(temp_files(os.path.join(tmp, "crops")), [], "no temp crops left")
     r = run(["facecat-catalog", "--catalog", cat, "check"], home)
     check_eq(r.rc, 0, "catalog check is clean after detect")
@@ -74,7 +78,7 @@ with TempDir() as tmp:
     for rec in r1.jsonl():
         check_record_schema(rec, "stdin mode")
     check_eq(faces_by_key(r1.jsonl()), ref, "stdin (paths) gives catalog mode's faces and descriptors")
-    check(all("landmarks" in rec for rec in r1.jsonl() if "face" in rec), "--landmarks adds landmarks")
+    check(all("landmarks" in rec for rec in r1.jsonl() if rec["event"] == "face"), "--landmarks adds landmarks")
     r2 = run(["facecat-detect", "--stdin", "--landmarks"], home, stdin=stdin_paths, env=env)
     check(r2.stdout == r1.stdout, "stdin mode is deterministic (identical output for identical input)")
     r = run(["facecat-detect", "--stdin"], home, stdin=scan_jsonl, env=env)
@@ -87,23 +91,23 @@ with TempDir() as tmp:
     chips_dir = os.path.join(tmp, "chips")
     r = run(["facecat-detect", "--no-crops", "--chips", chips_dir] + files[:3], home, env=env)
     check_eq(r.rc, 0, "--chips: exit code")
-    chip_recs = [rec for rec in r.jsonl() if "face" in rec]
+    chip_recs = [rec for rec in r.jsonl() if rec["event"] == "face"]
     check(chip_recs and all(rec.get("chip") for rec in chip_recs), "--chips: every face record names its chip")
     for rec in chip_recs:
         with open(rec["chip"], "rb") as fh:
             head = fh.read(24)
         check(head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (150, 150),
               f"--chips: {os.path.basename(rec['chip'])} is a 150x150 PNG")
-        check_eq(os.path.basename(rec["chip"]), f"{rec['file_hash']}_{rec['pipeline']}_{rec['face']}.chip.png",
+        check_eq(os.path.basename(rec["chip"]), f"{rec['hash']}_{rec['pipeline']}_{rec['face_index']}.chip.png",
                  "--chips: named by face id")
     check_eq(temp_files(chips_dir), [], "--chips: no temp chips left")
-    chip_hashes = {rec["file_hash"] for rec in r.jsonl()}
+    chip_hashes = {rec["hash"] for rec in results(r.jsonl())}
     check_eq(faces_by_key(r.jsonl()), {k: v for k, v in ref.items() if k[0] in chip_hashes},
              "--chips: the same faces and descriptors")
 
     cat5 = os.path.join(tmp, "cat5.db")
     r = run(["facecat-detect", "--catalog", cat5, "--ingest", files[2]], home, env=env)
-    check(r.rc == 0 and rows(cat5, "SELECT count(*) FROM faces")[0][0] == len(r.jsonl()),
+    check(r.rc == 0 and rows(cat5, "SELECT count(*) FROM faces")[0][0] == len(results(r.jsonl())),
           "PATH mode with --ingest stores its results")
 
     # ---- ingest --------------------------------------------------------------------------------------------------
@@ -115,7 +119,7 @@ with TempDir() as tmp:
     r = run(["facecat-catalog", "--catalog", cat2, "ingest", out_file], home)
     check_eq(r.rc, 0, f"ingest: exit code ({r.stderr[-300:]!r})")
     summary = r.events("ingest")
-    check(summary and summary[0]["detections"] == len(files) and summary[0]["faces"] == n_faces,
+    check(summary and summary[0]["detection_count"] == len(files) and summary[0]["face_count"] == n_faces,
           f"ingest summary ({summary})")
     check_eq(face_rows(cat2), face_rows(cat), "ingested faces rows equal catalog mode's")
     check_eq(detection_rows(cat2), detection_rows(cat), "ingested detections rows equal catalog mode's")
@@ -148,7 +152,7 @@ with TempDir() as tmp:
     bad = os.path.join(tmp, "bad.jsonl")
     lines = r1.stdout.decode().splitlines()
     with open(bad, "w") as f:
-        f.write("not json\n" + "\n".join(lines) + "\n" + '{"file_hash": "zz"}\n')
+        f.write("not json\n" + "\n".join(lines) + "\n" + '{"event": "face", "hash": "zz"}\n')
     cat4 = os.path.join(tmp, "cat4.db")
     r = run(["facecat-catalog", "--catalog", cat4, "ingest", bad], home)
     err = r.stderr.decode()
@@ -159,7 +163,8 @@ with TempDir() as tmp:
     # ---- pipelines as data ---------------------------------------------------------------------------------------
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "show", "default"], home, env=env)
     shown = r.jsonl()[0]
-    check(shown["stored"] and shown["pending"] == 0 and shown["params"]["min_face"] == 90,
+    check(shown["event"] == "pipeline" and shown["stored"] and shown["pending_count"] == 0 and
+          shown["params"]["min_face"] == 90,
           f"pipeline show ({shown})")
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=nope"], home, env=env)
     check_eq(r.rc, 2, "pipeline set rejects a bad value")
@@ -167,17 +172,17 @@ with TempDir() as tmp:
     check_eq(r.rc, 2, "pipeline set rejects an unknown key")
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "min_face=100"], home, env=env)
     ev = r.jsonl()[0] if r.rc == 0 else {}
-    check(ev.get("changed") and ev["old_version"] == shown["version"] and ev["pending"] == len(files),
+    check(ev.get("changed") and ev["old_version"] == shown["pipeline"] and ev["pending_count"] == len(files),
           f"pipeline set bumps the version and every file is pending again ({ev})")
     r = run(["facecat-catalog", "--catalog", cat, "pending", "detect"], home, env=env)
     pend = r.jsonl()
-    check(len(pend) == len(files) and all(p["pipeline"] == ev.get("version") for p in pend),
+    check(len(pend) == len(files) and all(p["pipeline"] == ev.get("pipeline") and p["event"] == "pending" for p in pend),
           "pending detect lists them")
     r = run(["facecat-catalog", "--catalog", cat, "pipeline", "list"], home, env=env)
-    check_eq([p["name"] for p in r.jsonl()], ["default"], "pipeline list")
+    check_eq([p["pipeline_name"] for p in r.jsonl()], ["default"], "pipeline list")
     r = run(["facecat-detect", "--catalog", cat, "--no-crops"], home, env=env)
-    check(r.rc == 0 and {x["file_hash"] for x in r.jsonl()} == hashes and
-          all(x["pipeline"] == ev.get("version") for x in r.jsonl()), "detect processes them with the new version")
+    check(r.rc == 0 and {x["hash"] for x in results(r.jsonl())} == hashes and
+          all(x["pipeline"] == ev.get("pipeline") for x in r.jsonl()), "detect processes them with the new version")
     check_eq(rows(cat, "SELECT count(DISTINCT pipeline_version) FROM detections")[0][0], 2,
              "the old version's results stay")
     # the distributed mode: pending -> workers with --params -> ingest

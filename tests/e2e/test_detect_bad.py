@@ -6,7 +6,7 @@ import struct
 import subprocess
 import zlib
 
-from detect_fixture import check_record_schema, env_for, photo
+from detect_fixture import check_record_schema, env_for, photo, results
 from facecat_test import TempDir, check, check_eq, check_locale, finish, need_program, run
 
 check_locale()
@@ -78,33 +78,33 @@ with TempDir() as tmp:
     paths = sorted(cases)
     r = run(["facecat-detect", "--no-crops"] + paths, home, env=env_for(tmp), timeout=300)
     check_eq(r.rc, 1, "exit 1: some inputs failed, the run went on")
-    recs = r.jsonl()
+    recs = results(r.jsonl())
     err = r.stderr.decode("utf-8", "replace")
     by_file = {}
     for x in recs:
-        check_record_schema(x, os.path.basename(x["file"]))
-        by_file.setdefault(x["file"], []).append(x)
+        check_record_schema(x, os.path.basename(x["path"]))
+        by_file.setdefault(x["path"], []).append(x)
     check_eq(sorted(by_file), paths, "every input has a result, in input order")
-    check_eq([x["file"] for x in recs if x.get("face", 0) == 0], [p for p in paths], "records in input order")
+    check_eq([x["path"] for x in recs if x.get("face_index", 0) == 0], [p for p in paths], "records in input order")
     for p, want in cases.items():
         got = by_file.get(p, [])
-        brief = [{k: x[k] for k in ("faces", "face", "box", "error") if k in x} for x in got]
+        brief = [{k: x[k] for k in ("event", "face_count", "face_index", "box", "reason") if k in x} for x in got]
         name = os.path.basename(p)
         if want == "decoded":
-            check(len(got) >= 1 and "error" not in got[0], f"{name}: decoded anyway ({brief})")
+            check(len(got) >= 1 and got[0]["event"] != "error", f"{name}: decoded anyway ({brief})")
         elif want == "face":
-            check(len(got) >= 1 and all("face" in x for x in got), f"{name}: face found ({brief})")
+            check(len(got) >= 1 and all(x["event"] == "face" for x in got), f"{name}: face found ({brief})")
         elif want == "none":
-            check(len(got) == 1 and got[0].get("faces") == 0, f"{name}: one faces:0 record ({brief})")
+            check(len(got) == 1 and got[0].get("face_count") == 0, f"{name}: one face_count:0 record ({brief})")
         else:
-            check(len(got) == 1 and "error" in got[0], f"{name}: one error record ({brief})")
+            check(len(got) == 1 and got[0]["event"] == "error", f"{name}: one error record ({brief})")
             check_eq(sum(1 for line in err.splitlines() if p in line), 1, f"{name}: one log line")
     check(any("garbled.jpg" in line and "warning" in line and "Corrupt JPEG data" in line for line in err.splitlines()),
           "garbled.jpg: one warning line names the file and gives libjpeg's reason")
-    check("corrupt or truncated" not in by_file[trunc_png][0].get("error", "corrupt or truncated"),
-          f"short_idat.png: the error gives libpng's reason ({by_file[trunc_png][0].get('error')})")
+    check("corrupt or truncated" not in by_file[trunc_png][0].get("reason", "corrupt or truncated"),
+          f"short_idat.png: the error gives libpng's reason ({by_file[trunc_png][0].get('reason')})")
     stray = [line for line in err.splitlines() if line and not re.match(r"\d{4}-\d\d-\d\dT\S+ facecat-detect\[", line)]
     check_eq(stray, [], "every stderr line is facecat's own (no libpng/libjpeg lines without a file name)")
-    check("20000" in by_file[bomb][0].get("error", "") or "pixels" in by_file[bomb][0].get("error", ""),
-          f"the bomb's error names its size ({by_file[bomb][0].get('error')})")
+    check("20000" in by_file[bomb][0].get("reason", "") or "pixels" in by_file[bomb][0].get("reason", ""),
+          f"the bomb's error names its size ({by_file[bomb][0].get('reason')})")
 finish()

@@ -93,8 +93,8 @@ with TempDir() as tmp:
     r = run(imp, home)
     check_eq(r.rc, 0, f"import: exit code ({r.stderr[-300:]!r})")
     s = r.events("import-summary")
-    check_eq({k: s[0][k] for k in ("regions", "confirmed", "created", "conflicts")} if s else None,
-             {"regions": 6, "confirmed": 6, "created": 0, "conflicts": 0}, "import: six regions, six confirmed")
+    check_eq({k: s[0][k] for k in ("region_count", "confirmed", "created", "conflicts")} if s else None,
+             {"region_count": 6, "confirmed": 6, "created": 0, "conflicts": 0}, "import: six regions, six confirmed")
     want = {k: v for k, v in names(cat1).items() if v[1] == "confirmed"}
     got = {k: v for k, v in names(cat2).items() if v[1] == "confirmed"}
     check_eq(got, want, "round trip: the same names on the same faces ('/' in a name survives digiKam's '\\')")
@@ -129,18 +129,18 @@ with TempDir() as tmp:
     r = run(imp, home)
     check_eq(r.rc, 1, "conflict: exit code 1")
     conf = [e for e in r.events("import") if e["status"] == "conflict"]
-    check_eq([(e["face"], e["name"], e["facecat"]["name"]) for e in conf], [(kit_face, "Kit", "Somebody Else")],
+    check_eq([(e["face_id"], e["name"], e["facecat"]["name"]) for e in conf], [(kit_face, "Kit", "Somebody Else")],
              "conflict: one event naming both sides")
     lines = [l for l in r.stderr.decode().splitlines() if "Somebody Else" in l]
     check_eq(len(lines), 1, "conflict: one line on stderr")
     check_eq(dump(cat2), before, "conflict: nothing overwritten")
     r = run(imp + ["--prefer", "facecat"], home)
     check_eq(r.rc, 0, "--prefer facecat: exit code")
-    check_eq([e["face"] for e in r.events("import") if e["status"] == "kept"], [kit_face], "--prefer facecat: kept")
+    check_eq([e["face_id"] for e in r.events("import") if e["status"] == "kept"], [kit_face], "--prefer facecat: kept")
     check_eq(dump(cat2), before, "--prefer facecat: nothing changed")
     r = run(imp + ["--prefer", "digikam"], home)
     check_eq(r.rc, 0, "--prefer digikam: exit code")
-    check_eq([e["face"] for e in r.events("import") if e["status"] == "overridden"], [kit_face],
+    check_eq([e["face_id"] for e in r.events("import") if e["status"] == "overridden"], [kit_face],
              "--prefer digikam: overridden")
     check_eq(names(cat2)[(kit, A)], ("Kit", "confirmed"), "--prefer digikam: the face is digiKam's Kit now")
 
@@ -178,7 +178,7 @@ with TempDir() as tmp:
     check_eq(len(names(cat2)), n_before + 1, "exactly one face added")
     db = sqlite3.connect(cat2)
     row = db.execute("SELECT length(descriptor), length(landmarks), quality, model_id FROM faces WHERE id = ?",
-                     (new.get("face"),)).fetchone()
+                     (new.get("face_id"),)).fetchone()
     nf = db.execute("SELECT d.n_faces, (SELECT count(*) FROM faces f WHERE f.file_hash = d.file_hash AND "
                     "f.pipeline_version = d.pipeline_version) FROM detections d JOIN files fi ON fi.hash = d.file_hash "
                     "WHERE fi.path = ?", (obama.encode(),)).fetchone()

@@ -246,7 +246,7 @@ with TempDir() as tmp:
     out = os.path.join(tmp, "faces.csv")
     r = run(["facecat-digikam", "--catalog", cat, "csv", "-o", out], home)
     check_eq(r.rc, 0, "csv: exit code")
-    check_eq([e.get("rows") for e in r.events("csv")], [4 + 5 + 1], "csv: one event with the row count")
+    check_eq([e.get("row_count") for e in r.events("csv")], [4 + 5 + 1], "csv: one event with the row count")
     rows = list(csv.reader(io.StringIO(open(out, encoding="utf-8", newline="").read())))
     check_eq(rows[0], ["path", "name", "x", "y", "width", "height"], "csv: header")
     byp = {}

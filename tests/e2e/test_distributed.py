@@ -57,14 +57,14 @@ with TempDir() as tmp:
     r = run(["facecat-detect", "--stdin", "--path-map", f"{away}={photos}", "--path-map",
              f"{tmp}/elsewhere={tmp}/mnt-b", "--set", f"faces.CroppedFacesPath={tmp}/mnt-b/crops-direct"], home,
             stdin=work, env=env)
-    recs = r.jsonl()
-    good = [x for x in recs if "error" not in x]
-    bad = [x for x in recs if "error" in x]
-    check(r.rc == 1 and good and all(x["file"] == f"{away}/{name}" for x in recs),
+    recs = [x for x in r.jsonl() if x["event"] != "pipeline"]
+    good = [x for x in recs if x["event"] != "error"]
+    bad = [x for x in recs if x["event"] == "error"]
+    check(r.rc == 1 and good and all(x["path"] == f"{away}/{name}" for x in recs),
           f"--path-map: the worker reads under TO, its records name the catalog's path ({r.rc}, {recs[:1]})")
     check(all(x["crop"].startswith(f"{tmp}/elsewhere/crops-direct/") for x in good if "crop" in x and x["crop"]),
           "--path-map: crop paths are mapped back")
-    check(len(bad) == 1 and bad[0].get("retry") is True and h[1][0] in bad[0]["error"] and "face" not in bad[0],
+    check(len(bad) == 1 and bad[0].get("retry") is True and h[1][0] in bad[0]["reason"] and "face_index" not in bad[0],
           f"content other than the catalog's (a wrong mapping) is refused by hash and not stored ({bad})")
 
     # What a worker session sees (sshd's SetEnv): the test's HOME and config, never the real user's.
@@ -120,12 +120,12 @@ with TempDir() as tmp:
         check_eq(r.rc, 0, f"facecat-parallel: exit code ({r.stderr[-3000:]!r})")
         summary = r.events("distributed")
         ingest = r.events("ingest")
-        check(summary and summary[0]["pending"] == n_files - 1 and summary[0]["exit"] == 0,
+        check(summary and summary[0]["pending_count"] == n_files - 1 and summary[0]["exit"] == 0,
               f"the summary ({summary})")
         jobs = summary[0]["jobs"] if summary else {}
         check(jobs.get("a", 0) > 0 and jobs.get("b", 0) > 0 and not summary[0]["failed_jobs"],
               f"both hosts ran jobs, none failed ({jobs})")
-        check(ingest and ingest[0]["detections"] == n_files - 1 and ingest[0]["bad_lines"] == 0,
+        check(ingest and ingest[0]["detection_count"] == n_files - 1 and ingest[0]["bad_lines"] == 0,
               f"ingest stored every content once ({ingest})")
         total, same = check_same_results(cat("dist"), cat("local"), "distributed == local")
         print(f"figures: distributed run {t_dist:.1f} s (local detect {t_local:.1f} s incl. scans), "
@@ -138,7 +138,7 @@ with TempDir() as tmp:
         after = snapshot(cat("dist"))
         r = run([SCRIPT, "--catalog", cat("dist")], home, env=cluster)
         summary = r.events("distributed")
-        check(r.rc == 0 and summary and summary[0]["pending"] == 0 and snapshot(cat("dist")) == after,
+        check(r.rc == 0 and summary and summary[0]["pending_count"] == 0 and snapshot(cat("dist")) == after,
               f"a re-run has nothing to do ({r.rc}, {summary})")
     check(real_ssh_state() == ssh_before, f"the real user's {REAL_SSH} is untouched")
 

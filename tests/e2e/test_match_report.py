@@ -119,7 +119,7 @@ def catalog_flow():
         crops = os.path.join(tmp, "crops")
         os.makedirs(crops)
         r = run(["facecat-cluster", "--catalog", cat], home)
-        check(r.rc == 0 and r.jsonl()[0]["faces"] == 0, f"an empty catalog clusters to nothing ({r.rc})")
+        check(r.rc == 0 and r.jsonl()[0]["face_count"] == 0, f"an empty catalog clusters to nothing ({r.rc})")
         rnd = random.Random(5)
         model = "faceapi-resnet-e2etest000000"
         db = sqlite3.connect(cat)
@@ -149,7 +149,7 @@ def catalog_flow():
         check(s.get("new_clusters") == 3 and s.get("unclustered") == 4, f"3 clusters and 4 loners: {s}")
         r = run(["facecat-people", "--catalog", cat, "list"], home)
         people = r.jsonl()
-        check(len(people) == 3 and all(p["faces"] == 7 and p["status"] == "suggested" for p in people),
+        check(len(people) == 3 and all(p["event"] == "person" and p["face_count"] == 7 and p["status"] == "suggested" for p in people),
               f"3 suggested people of 7 faces: {people}")
         # before anything is named, the index shows the clusters to name (not an empty page)
         early = os.path.join(tmp, "early")
@@ -158,7 +158,7 @@ def catalog_flow():
             idx = f.read()
         check(r.rc == 0 and "Clusters to name" in idx and idx.count('class="card"') == 3,
               f"the first index shows the 3 clusters to name ({r.rc})")
-        c0 = people[0]["clusters"][0]
+        c0 = people[0]["cluster_ids"][0]
         r = run(["facecat-people", "--catalog", cat, "name", f"c{c0}", "Zoë Ünïcode"], home)
         check(r.rc == 0 and r.jsonl()[0]["name"] == "Zoë Ünïcode", f"name a cluster: {r.stdout}")
         r = run(["facecat-people", "--catalog", cat, "list", "--named"], home)
@@ -173,7 +173,7 @@ def catalog_flow():
         out = os.path.join(tmp, "report")
         r = run(["facecat-report", "--catalog", cat, "--out", out, "--people-per-page", "1"], home)
         rec = r.jsonl()[0] if r.rc == 0 else {}
-        check(r.rc == 0 and rec.get("people") == 1 and rec.get("clusters") == 2, f"report summary: {rec} {r.stderr[-300:]}")
+        check(r.rc == 0 and rec.get("person_count") == 1 and rec.get("cluster_count") == 2, f"report summary: {rec} {r.stderr[-300:]}")
         check(rec.get("thumbs_made") == 21 + 4 and rec.get("thumbs_missing") == 0,
               f"a thumbnail per face (21 in people, 4 of nobody): {rec}")
         pages, bad, missing = check_report(out)
@@ -189,7 +189,7 @@ def catalog_flow():
         with open(os.path.join(out, "nobody.html"), encoding="utf-8") as f:
             nob = f.read()
         check(nob.count('<img loading="lazy" src="thumbs/') == 4, "nobody.html shows the 4 faces of nobody")
-        with open(os.path.join(out, f"person-{people[0]['person']}.html"), encoding="utf-8") as f:
+        with open(os.path.join(out, f"person-{people[0]['person_id']}.html"), encoding="utf-8") as f:
             pp = f.read()
         check("green outline marks a confirmed face" in pp and f"{os.path.basename(tmp)}/photo" in pp,
               "a person page explains the outline and shows each photo's folder")

@@ -135,7 +135,7 @@ with TempDir() as tmp:
     r = run(["facecat-catalog", "models", "install", good], home, netless=True)
     ev = r.jsonl()
     check(r.rc == 0 and ev and ev[-1].get("event") == "models" and ev[-1]["changed"] is True and
-          ev[-1]["model"] == MODEL_ID and ev[-1]["dir"] == xdg,
+          ev[-1]["model"] == MODEL_ID and ev[-1]["path"] == xdg,
           f"models install FILE.tgz{' with no network (unshare --net)' if NETLESS else ''}: installed into "
           f"$XDG_DATA_HOME/facecat/models ({r.rc}, {ev}, {r.stderr[-300:]!r})")
     print(f"figures: no-network install {'under ' + ' '.join(NETLESS) if NETLESS else 'not isolated (no unshare)'}")

@@ -190,8 +190,8 @@ def main():
                  "other people's faces are unchanged")
         check_eq(run(["facecat-catalog", "check"], home, env=env).rc, 0, "the catalog checks clean")
         st = run(["facecat-catalog", "stats"], home, env=env).jsonl()[0]
-        check(st["blocked_faces"] == len(theirs) and "scan" in st["descriptors_by_source"],
-              f"stats: blocked faces and descriptors by source ({st['blocked_faces']}, {st['descriptors_by_source']})")
+        check(st["blocked_face_count"] == len(theirs) and "scan" in st["descriptors_by_source"],
+              f"stats: blocked faces and descriptors by source ({st['blocked_face_count']}, {st['descriptors_by_source']})")
 
         def their_faces():
             blocked = rows(cat, "SELECT file_hash, x, y, w, h FROM blocked_faces")

@@ -44,7 +44,7 @@ def main():
             check_eq(r.rc, 0, " ".join(cmd))
         people = run(["facecat-people", "list"], home, env=env).jsonl()
         check(len(people) >= 1, f"the catalog has people ({len(people)})")
-        run(["facecat-people", "name", f"p{people[0]['person']}", "Someone"], home, env=env)
+        run(["facecat-people", "name", f"p{people[0]['person_id']}", "Someone"], home, env=env)
         for d, _, fs in os.walk(tmp):
             os.chmod(d, 0o755)
             for f in fs:
@@ -58,7 +58,7 @@ def main():
         def readers(variant):
             before = digest(catdir)
             cases = [
-                (["facecat-catalog", "stats", "--catalog", cat], lambda o: b'"faces"' in o),
+                (["facecat-catalog", "stats", "--catalog", cat], lambda o: b'"face_count"' in o),
                 (["facecat-catalog", "check", "--catalog", cat], lambda o: b'"ok":true' in o),
                 (["facecat-catalog", "pending", "detect", "--catalog", cat], lambda o: o == b""),
                 (["facecat-people", "--catalog", cat, "list"], lambda o: b"Someone" in o),

@@ -93,7 +93,7 @@ with TempDir() as tmp:
 
     def people():
         r = run(["facecat-people", "--catalog", cat, "list"], home)
-        return {p["person"]: p for p in r.jsonl()}
+        return {p["person_id"]: p for p in r.jsonl()}
 
     start = people()
     check(len(start) >= 8, f"deepface clusters into suggested people ({len(start)})")
@@ -212,7 +212,7 @@ with TempDir() as tmp:
         step[0] += 1
         if pid is not None:
             n, loaded = shown_loaded(pid)  # scrolls to the card and waits for its images
-            want = min(people()[pid]["faces"], 24)
+            want = min(people()[pid]["face_count"], 24)
             check(n == want and loaded == want, f"screenshot {name}: p{pid}'s card shows {loaded} of {n} faces "
                                                 f"loaded, the catalog has {want}")
         path = os.path.join(shots, f"{step[0]:02d}-{name}.png")
@@ -239,7 +239,7 @@ with TempDir() as tmp:
         check(sizes == sorted(sizes, reverse=True), f"largest first: {sizes}")
         shot("index")
         focused = b.eval("document.activeElement.closest('.card') ? +document.activeElement.closest('.card').dataset.person : 0")
-        first = sorted(start.values(), key=lambda p: (-p["faces"], p["person"]))[0]["person"]
+        first = sorted(start.values(), key=lambda p: (-p["face_count"], p["person_id"]))[0]["person_id"]
         check_eq(focused, first, "the largest cluster's name box has the focus")
         focus_js = "+document.activeElement.closest('.card').dataset.person"
         order = b.eval("Array.from(document.querySelectorAll('.card')).map(c => +c.dataset.person)")
@@ -254,10 +254,10 @@ with TempDir() as tmp:
 
         # 1. name a cluster: type + Enter in the focused box
         name1 = label_of(first)
-        size1 = start[first]["faces"]
+        size1 = start[first]["face_count"]
         do(lambda: (b.type(name1), b.key("Enter")), "naming")
         p = people()[first]
-        check(p["name"] == name1 and p["faces"] == size1 and p["confirmed"] == size1,
+        check(p["name"] == name1 and p["face_count"] == size1 and p["confirmed_count"] == size1,
               f"named and confirmed in the catalog: {p}")
         shot("named", first)
         check(name1 in b.eval("Array.from(document.querySelectorAll('#names option')).map(o => o.value)"),
@@ -271,22 +271,22 @@ with TempDir() as tmp:
         do(lambda: b.click(f'{card(first)} button[data-act="reject"]'), "rejecting")
         check_eq(sql(cat, "SELECT assignment, person_id FROM faces WHERE id = ?", (victim,)), [("rejected", first)],
                  "the face is rejected for that person")
-        check_eq(people()[first]["faces"], size1 - 1, "the person has one face less")
+        check_eq(people()[first]["face_count"], size1 - 1, "the person has one face less")
         shot("rejected", first)
 
         # 3. split two faces off an unnamed cluster with at least four faces
-        donor = next(q["person"] for q in sorted(people().values(), key=lambda q: (-q["faces"], q["person"]))
-                     if q["name"] is None and q["faces"] >= 4)
-        donor_faces = people()[donor]["faces"]
+        donor = next(q["person_id"] for q in sorted(people().values(), key=lambda q: (-q["face_count"], q["person_id"]))
+                     if q["name"] is None and q["face_count"] >= 4)
+        donor_faces = people()[donor]["face_count"]
         two = b.eval(f"Array.from(document.querySelectorAll('{card(donor)} .face')).slice(-2).map(f => +f.dataset.face)")
         for f in two:
             b.click(f'{card(donor)} .face[data-face="{f}"] img')
         do(lambda: b.click(f'{card(donor)} button[data-act="split"]'), "splitting")
         after = people()
-        new = [q for q in after.values() if q["person"] not in start]
-        check(len(new) == 1 and new[0]["faces"] == 2 and new[0]["confirmed"] == 2, f"a new person with the two faces: {new}")
-        check_eq(after[donor]["faces"], donor_faces - 2, "the cluster lost the two faces")
-        split_pid = new[0]["person"] if new else 0
+        new = [q for q in after.values() if q["person_id"] not in start]
+        check(len(new) == 1 and new[0]["face_count"] == 2 and new[0]["confirmed_count"] == 2, f"a new person with the two faces: {new}")
+        check_eq(after[donor]["face_count"], donor_faces - 2, "the cluster lost the two faces")
+        split_pid = new[0]["person_id"] if new else 0
         check_eq(sorted(x for (x,) in sql(cat, "SELECT id FROM faces WHERE person_id = ?", (split_pid,))), sorted(two),
                  "exactly the selected faces moved")
         shot("split", split_pid)
@@ -302,7 +302,7 @@ with TempDir() as tmp:
         shot("merge-question", split_pid)
         do(lambda: b.click(f"{card(split_pid)} .merge-yes"), "merging")
         after = people()
-        check(split_pid not in after and after[first]["faces"] == size1 - 1 + 2,
+        check(split_pid not in after and after[first]["face_count"] == size1 - 1 + 2,
               f"merged into {name1}: {after.get(first)}")
         shot("merged", first)
 
@@ -319,7 +319,7 @@ with TempDir() as tmp:
         b.goto(f"{base}/person/{first}")
         b.wait_loaded(what="the person page")
         n, loaded = shown_loaded(first)
-        check(n == after[first]["faces"] and loaded == n, f"the person page shows all {n} faces ({loaded} loaded)")
+        check(n == after[first]["face_count"] and loaded == n, f"the person page shows all {n} faces ({loaded} loaded)")
         caps = b.eval(f"Array.from(document.querySelectorAll('{card(first)} figcaption')).map(c => c.textContent)")
         check(any("/" in c and c.split("/")[0] == name1 for c in caps), f"captions show the folder: {caps[:3]}")
         href = b.eval(f"document.querySelector('{card(first)} a[href^=\"/original/\"]').getAttribute('href')")
@@ -369,8 +369,8 @@ with TempDir() as tmp:
         check_eq(srv.poll(), None, "the server is still running")
 
         # --- merge two named people from a person's page: the "Merge into…" list, by keyboard ------------------
-        before_first = people()[first]["faces"]
-        moved = people()[target]["faces"]
+        before_first = people()[first]["face_count"]
+        moved = people()[target]["face_count"]
         b.goto(f"{base}/person/{target}")
         b.wait_loaded(what="the person page")
         g = b.generation()
@@ -379,7 +379,7 @@ with TempDir() as tmp:
         b.wait(f"+document.body.dataset.generation > {g} && location.pathname === '/person/{first}'",
                "the merge and the page of the person that stays")
         after = people()
-        check(target not in after and after[first]["faces"] == before_first + moved,
+        check(target not in after and after[first]["face_count"] == before_first + moved,
               f"p{target} merged into {name1} ({after.get(first)})")
 
         # --- name everything left, counting clicks and keys ---------------------------------------------------
@@ -405,7 +405,7 @@ with TempDir() as tmp:
             b.wait_loaded(after=g, what=f"naming p{pid}")
             cli_keys += len(f'facecat-people name p{pid} "{n}"') + 1 + len(f"facecat-people confirm p{pid}") + 1
             named_now += 1
-        left = [q for q in people().values() if q["name"] is None and q["faces"] > 0]
+        left = [q for q in people().values() if q["name"] is None and q["face_count"] > 0]
         check(not left, f"every cluster is named through the page ({left[:2]})")
         page_clicks, page_keys = b.clicks - clicks0, b.keys - keys0
         print(f"MEASURE: named {named_now} clusters through the page with {page_clicks} clicks and {page_keys} keys; "

@@ -200,7 +200,7 @@ def main():
                       and warn[0]["kind"] == "image", f"one warning event for it ({warn})")
                 check(not [e for e in evs if e["event"] == "error"], "no error event")
                 d = run(["facecat-detect", "--stdin", "--no-crops"], home, stdin=r.stdout, env={"FACECAT_MIN_FACE": "90"})
-                files = {os.path.basename(x["file"]) for x in d.jsonl()}
+                files = {os.path.basename(x["path"]) for x in d.jsonl() if x["event"] != "pipeline"}
                 check_eq(files, {"bad-exif.jpg", "good.jpg"}, "scan | detect --stdin gives a record for every image")
         st = run(["facecat-catalog", "stats", "--catalog", wcat], home).jsonl()[0]
         check_eq((st["files"]["image"]["with_error"], st["files"]["image"]["with_warning"]), (0, 1),

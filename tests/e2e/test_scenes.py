@@ -97,10 +97,10 @@ with TempDir() as tmp:
         # Scenes tile the video: [0, c1), [c1, c2), ..., [ck, n).
         sc = scenes.get(c, [])
         bounds = [s["start_frame"] for s in sc] + [sc[-1]["end_frame"] if sc else -1]
-        check_eq(bounds, [0] + got + [videos[c]["frames"]], f"{c}: scene boundaries")
+        check_eq(bounds, [0] + got + [videos[c]["frame_count"]], f"{c}: scene boundaries")
         check(all(s["start_time"] < s["end_time"] for s in sc), f"{c}: every scene has a positive duration")
     print(f"accuracy: {total_found}/{total_gt} hard cuts exact")
-    check_eq(videos["opencv-samples/Megamind.avi"]["frames"], 270, "Megamind: all frames decoded")
+    check_eq(videos["opencv-samples/Megamind.avi"]["frame_count"], 270, "Megamind: all frames decoded")
 
     # ---- fades: the threshold detector (PySceneDetect golden 84, 167) -----------------------------------------------
     r = run(["facecat-scenes", "--no-frames", "-d", "threshold", "--out", out, v("fades.mp4"), v("testvideo.mp4")],

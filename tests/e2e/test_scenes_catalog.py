@@ -130,8 +130,8 @@ with TempDir() as tmp:
     con.close()
     r = run(["facecat-catalog", "--catalog", cat, "forget", MEGAMIND], home)
     check_eq(r.rc, 0, "forget: exit code")
-    ev = r.events("forgotten")
-    check(len(ev) == 1 and ev[0]["tasks"] == 2 and ev[0]["segments"] == 8 and ev[0]["frames"] == 12,
+    ev = r.events("video_forgotten")
+    check(len(ev) == 1 and ev[0]["task_count"] == 2 and ev[0]["segment_count"] == 8 and ev[0]["frame_count"] == 12,
           f"forget: counts ({ev})")
     check_eq(q(cat, "SELECT count(*) FROM video_tasks t JOIN files f ON t.file_id = f.id WHERE f.path = ?",
                MEGAMIND.encode()), [(0,)], "forget: no tasks")

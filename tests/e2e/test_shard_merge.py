@@ -52,9 +52,9 @@ with TempDir() as tmp:
     # ---- merge -----------------------------------------------------------------------------------------------------
     r = run(["facecat-catalog", "--catalog", cat("merged"), "merge", cat("s1"), cat("s2")], home, env=env)
     check_eq(r.rc, 0, f"merge s1 s2 ({r.stderr[-300:]!r})")
-    ev = r.events("merged")
-    check(len(ev) == 2 and ev[0]["files"] == n_files and ev[1]["files"] == 0 and ev[1]["files_known"] == n_files,
-          f"files come from the first shard, the second has them already ({[(e['files'], e['files_known']) for e in ev]})")
+    ev = r.events("catalog_merged")
+    check(len(ev) == 2 and ev[0]["file_count"] == n_files and ev[1]["file_count"] == 0 and ev[1]["files_known"] == n_files,
+          f"files come from the first shard, the second has them already ({[(e['file_count'], e['files_known']) for e in ev]})")
     total, same = check_same_results(cat("merged"), cat("local"), "shard 1/2 + 2/2 merged == one machine")
     print(f"figures: {total} faces compared, {same} descriptors bit-identical, {len(every)} contents, "
           f"shares {len(shares[0])} + {len(shares[1])}")
@@ -66,8 +66,8 @@ with TempDir() as tmp:
     before = snapshot(cat("merged"))
     face_ids = rows(cat("merged"), "SELECT id FROM faces ORDER BY id")
     r = run(["facecat-catalog", "--catalog", cat("merged"), "merge", cat("s1"), cat("s2")], home, env=env)
-    ev = r.events("merged")
-    check(r.rc == 0 and all(e["files"] == e["detections"] == e["faces"] == 0 for e in ev),
+    ev = r.events("catalog_merged")
+    check(r.rc == 0 and all(e["file_count"] == e["detection_count"] == e["face_count"] == 0 for e in ev),
           f"merging again inserts nothing ({r.stdout[-300:]!r})")
     check(snapshot(cat("merged")) == before and rows(cat("merged"), "SELECT id FROM faces ORDER BY id") == face_ids,
           "merging again changes nothing (rows and face ids)")
@@ -85,8 +85,8 @@ with TempDir() as tmp:
     r = run(["facecat-scan", "--catalog", cat("mapped"), photos], home, env=env)
     r = run(["facecat-catalog", "--catalog", cat("mapped"), "merge", "--path-map", f"{other_mount}={photos}",
              cat("s3")], home, env=env)
-    ev = r.events("merged")
-    check(r.rc == 0 and ev and ev[0]["files"] == 0 and ev[0]["files_known"] == n_files and r.stdout.count(b"error") == 0,
+    ev = r.events("catalog_merged")
+    check(r.rc == 0 and ev and ev[0]["file_count"] == 0 and ev[0]["files_known"] == n_files and r.stdout.count(b"error") == 0,
           f"--path-map: the other machine's paths are this catalog's files ({ev})")
     check_eq(rows(cat("mapped"), "SELECT count(*) FROM files")[0][0], n_files, "--path-map: no foreign paths added")
 

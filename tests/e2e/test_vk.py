@@ -101,7 +101,7 @@ with TempDir() as tmp, FakeVK(testdata=TESTDATA, friends=14, fof=8, rate_limit=F
           "a WebP photo is sniffed as WebP")
     c.close()
     events = r.jsonl()
-    check(all(e["event"] in ("person", "user", "photo", "error", "summary") for e in events), "known event kinds")
+    check(all(e["event"] in ("vk_person", "user", "photo", "error", "summary") for e in events), "known event kinds")
     check_eq(len([e for e in events if e["event"] == "photo"]), image_downloads, "one photo event per image")
     catalog_invariants(tmp, "after a full crawl")
     before = st["requests"]
@@ -125,9 +125,9 @@ with TempDir() as tmp, FakeVK(testdata=TESTDATA, friends=14, fof=8, rate_limit=F
             if n != str(g["root"]) and n not in friends:
                 mutual[n] = mutual.get(n, 0) + 1
     mutual = {n: m for n, m in mutual.items() if g["users"][n]["status"] not in ("deleted", "banned")}
-    check_eq({s["vk_id"]: s["mutual_friends"] for s in sug}, mutual, "suggest: every friend of a friend with its "
+    check_eq({s["vk_id"]: s["mutual_friend_count"] for s in sug}, mutual, "suggest: every friend of a friend with its "
                                                                     "mutual-friend count")
-    counts = [s["mutual_friends"] for s in sug]
+    counts = [s["mutual_friend_count"] for s in sug]
     check(counts == sorted(counts, reverse=True) and len(set(counts)) > 1, f"suggest: ranked by mutual friends {counts[:10]}")
 
 # ---- 2. politeness at the real default rate (3/s), no execute ------------------------------------------------------

@@ -30,21 +30,22 @@ with TempDir() as tmp, FakeVK(testdata=TESTDATA, friends=10, fof=5,
     uid, user = next((u, d) for u, d in g["users"].items() if d.get("identity") and d.get("holdout"))
     r = run(["facecat-match", "--catalog", cat, "--vk-user", "1", user["holdout"]], home)
     check_eq(r.rc, 0, "match a new photo")
-    recs = r.jsonl()  # one record per face in the target photo
+    recs = r.jsonl()  # one "match" record per face in the target photo
+    check(all(x["event"] == "match" for x in recs), f"match records ({[x.get('event') for x in recs]})")
     first = recs[0]["people"][0] if recs and recs[0].get("people") else {}
     check(str(first.get("sources", {}).get("vk")) == uid,
           f"the held-out photo of {user['identity']} matches VK id {uid} first ({first})")
-    check(recs[0].get("match") is not None and recs[0]["match"]["person"] == first.get("person"),
+    check(recs[0].get("match") is not None and recs[0]["match"]["person_id"] == first.get("person_id"),
           "the best candidate is within tolerance: a match")
     # --vk-user: every candidate carries the friends it shares with the searcher
     cands = [p for rec in recs for p in rec.get("people", [])]
-    check(bool(cands) and all("mutual_friends" in p for p in cands),
-          "match --vk-user reports mutual_friends per candidate")
+    check(bool(cands) and all("mutual_friend_count" in p for p in cands),
+          "match --vk-user reports mutual_friend_count per candidate")
     # near-ties are broken by mutual friends: within 0.02 of each other, more mutual friends come first
     for rec in recs:
         ppl = rec.get("people", [])
         for a, b in zip(ppl, ppl[1:]):
             if abs(a["distance"] - b["distance"]) <= 0.02 and a["distance"] <= b["distance"] + 0.02:
-                check(a["mutual_friends"] >= b["mutual_friends"] or b["distance"] - ppl[0]["distance"] > 0.02,
+                check(a["mutual_friend_count"] >= b["mutual_friend_count"] or b["distance"] - ppl[0]["distance"] > 0.02,
                       "near-ties ordered by mutual friends")
 finish()

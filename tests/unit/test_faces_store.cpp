@@ -163,8 +163,15 @@ TEST_CASE("face records round-trip through the assembler", "[faces_store]") {
   auto recs = to_records(d, true);
   REQUIRE(recs.size() == 2);
   CHECK(recs[0]["box"] == nlohmann::json({10, 20, 100, 120}));
-  CHECK(recs[0]["faces"] == 2);
+  CHECK(recs[0]["event"] == "face");
+  CHECK(recs[0]["face_count"] == 2);
+  CHECK(recs[0]["face_index"] == 0);
+  CHECK(recs[0]["hash"] == d.file_hash);
+  CHECK_FALSE(recs[0].contains("pipeline_params"));  // printed once, in a "pipeline" record
   RecordAssembler as;
+  auto pr = as.add(pipeline_record("default", d.pipeline_version, p));
+  REQUIRE(pr);
+  CHECK_FALSE(*pr);
   auto r0 = as.add(nlohmann::json::parse(recs[0].dump()));
   REQUIRE(r0);
   CHECK_FALSE(*r0);
@@ -177,14 +184,45 @@ TEST_CASE("face records round-trip through the assembler", "[faces_store]") {
   CHECK(back.faces[0].descriptor == d.faces[0].descriptor);
   CHECK(back.faces[0].landmarks == d.faces[0].landmarks);
   CHECK(back.faces[1].landmarks.empty());
-  // a record that claims another pipeline's params is refused
-  auto bad = recs[0];
-  bad["pipeline"] = "0000000000000000";
+  REQUIRE(back.pipeline_params);  // from the "pipeline" record
+  CHECK(version_of(*back.pipeline_params) == d.pipeline_version);
+  // a pipeline record whose params hash to another version is refused
+  auto bad = pipeline_record("default", "0000000000000000", p);
   CHECK_FALSE(RecordAssembler().add(bad));
+  // records of facecat before issue 13 (file, file_hash, face, faces, pipeline_params) are still read
+  {
+    RecordAssembler old;
+    for (auto r : recs) {
+      r.erase("event");
+      r["file"] = r["path"];
+      r.erase("path");
+      r["file_hash"] = r["hash"];
+      r.erase("hash");
+      r["face"] = r["face_index"];
+      r.erase("face_index");
+      r["faces"] = r["face_count"];
+      r.erase("face_count");
+      r["pipeline_params"] = to_json(p);
+      auto got = old.add(r);
+      REQUIRE(got);
+      if (*got) {
+        CHECK((*got)->faces.size() == 2);
+        CHECK((*got)->file_hash == d.file_hash);
+        CHECK((*got)->pipeline_params);
+      }
+    }
+    CHECK_FALSE(old.pending());
+    auto err = RecordAssembler().add(nlohmann::json{{"file", "/x.jpg"}, {"file_hash", d.file_hash}, {"error", "bad"}});
+    REQUIRE(err);
+    REQUIRE(*err);
+    CHECK((*err)->error == "bad");
+  }
+  // other tools' records are not detect's output
+  CHECK_FALSE(RecordAssembler().add(nlohmann::json{{"event", "new"}, {"path", "/x.jpg"}}));
   // records of two files interleaved (parallel --line-buffer) assemble into both detections
   RecordAssembler as2;
   auto other0 = recs[0], other1 = recs[1];
-  other0["file_hash"] = other1["file_hash"] = std::string(32, 'b');
+  other0["hash"] = other1["hash"] = std::string(32, 'b');
   REQUIRE(as2.add(recs[0]));
   REQUIRE(as2.add(other0));
   auto done_a = as2.add(recs[1]);
@@ -206,7 +244,8 @@ TEST_CASE("face records round-trip through the assembler", "[faces_store]") {
   // no faces
   auto none = to_records(sample("v1", {}), false);
   REQUIRE(none.size() == 1);
-  CHECK(none[0]["faces"] == 0);
+  CHECK(none[0]["event"] == "file");
+  CHECK(none[0]["face_count"] == 0);
   auto rn = RecordAssembler().add(none[0]);
   REQUIRE(rn);
   REQUIRE(*rn);

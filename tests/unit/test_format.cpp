@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/format.hpp"
+#include "core/output.hpp"
 
 using namespace facecat;
 
@@ -77,4 +78,33 @@ TEST_CASE("format: an explicit --format wins; a bad one is a usage error", "[for
   CHECK(resolve_format("csv") == OutputFormat::csv);
   CHECK(resolve_format("jsonl") == OutputFormat::jsonl);
   CHECK_THROWS(resolve_format("yaml"));
+}
+
+TEST_CASE("format: without columns a table prints one short line per record, no descriptor or _b64", "[format]") {
+  json r = {{"event", "named"}, {"person_id", 3}, {"name", "Ann"}, {"descriptor", "AAAA"}, {"path_b64", "/w=="}};
+  CHECK(summary_line(r) == "named  name=Ann  person_id=3");
+  auto out = capture_stdout([&] {
+    RecordPrinter p(OutputFormat::table, {});
+    p.add(r);
+  });
+  CHECK(out == "named  name=Ann  person_id=3\n");
+  out = capture_stdout([&] {
+    RecordPrinter p(OutputFormat::csv, {});
+    p.add(r);
+    p.add({{"event", "named"}, {"person_id", 4}, {"name", "Bo, B"}});
+  });
+  CHECK(out == "event,name,path_b64,person_id\nnamed,Ann,/w==,3\nnamed,\"Bo, B\",,4\n");
+}
+
+TEST_CASE("format: emit() goes through the tool's printer; jsonl restores plain JSON Lines", "[format]") {
+  auto out = capture_stdout([] {
+    set_output_format(OutputFormat::table);
+    use_columns({{"ID", "face_id", nullptr, true}}, {"face"});
+    emit({{"event", "face"}, {"face_id", 7}});
+    emit({{"event", "summary"}, {"face_count", 1}});  // not a row: one line, after the rows so far
+    finish_output();
+    set_output_format(OutputFormat::jsonl);
+    emit({{"event", "face"}, {"face_id", 8}});
+  });
+  CHECK(out == "ID\n 7\nsummary  face_count=1\n{\"event\":\"face\",\"face_id\":8}\n");
 }

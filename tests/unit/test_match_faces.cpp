@@ -261,10 +261,10 @@ TEST_CASE("people: name, merge, forget round trips, and confirmed faces stay put
     auto& db = cat.db();
     auto list = people::list(db);
     REQUIRE(list.size() == 5);
-    a = list[0]["person"];
-    b = list[1]["person"];
-    fa = list[0]["faces"];
-    fb = list[1]["faces"];
+    a = list[0]["person_id"];
+    b = list[1]["person_id"];
+    fa = list[0]["face_count"];
+    fb = list[1]["face_count"];
     catalog::Transaction tx(db);
     REQUIRE(people::merge(db, {people::Ref::Kind::Person, a}, {people::Ref::Kind::Person, b}));
     tx.commit();
@@ -400,7 +400,7 @@ TEST_CASE("facecat-match and the report's match sheet on a catalog", "[match][re
   CHECK(rec["model"] == test::model_id());
   CHECK(rec["match"].is_object());
   CHECK(rec["people"][0]["distance"].get<double>() <= 0.5);
-  CHECK(rec["people"][0]["within"].get<int>() >= 5);  // aggregated over the person's faces
+  CHECK(rec["people"][0]["within_count"].get<int>() >= 5);  // aggregated over the person's faces
   // the matched person is John_Salley's cluster (johns[0] is a Salley chip) whatever its number
   // csv: face_recognition's form with the person's name (or p<id>)
   out = captured(tools::match_main, {"facecat-match", "--catalog", c, "-q", "--chip", johns[0].path, "--format", "csv"},
@@ -424,7 +424,7 @@ TEST_CASE("facecat-match and the report's match sheet on a catalog", "[match][re
                  tmp.p / "o5", &rc);
   REQUIRE(rc == 0);
   auto r = nlohmann::json::parse(out);
-  CHECK(r["match_faces"] == 1);
+  CHECK(r["match_face_count"] == 1);
   CHECK(r["thumbs_missing"] == 0);
   auto sheet = util::read_file(rep / "match.html");
   REQUIRE(sheet);

@@ -36,7 +36,7 @@ TEST_CASE("not_a_face takes a detection out of its person and cluster for good",
           "(2, 'h1', 'v1', 1, 'm', 20, 0, 10, 10, 0, 7, 'confirmed', 3)");
   auto r = people::not_a_face(db, 1);
   REQUIRE(r);
-  CHECK((*r)["person"] == 7);
+  CHECK((*r)["person_id"] == 7);
   auto s = db.prepare("SELECT label, person_id IS NULL, assignment IS NULL, cluster_id IS NULL FROM faces WHERE id = 1");
   REQUIRE(s.step());
   CHECK(s.text(0) == "not_face");
