@@ -27,10 +27,12 @@ void put_file(json& r, const catalog::Stmt& s, int path_col, int id_col, int has
   r["hash"] = opt_text(s, hash_col);
 }
 
-std::optional<PhotoRow> photo_where(catalog::Db& db, const char* where, const std::string& value) {
-  auto s = db.prepare(std::string("SELECT id, path, coalesce(hash, ''), kind, error FROM files WHERE ") + where +
-                      " ORDER BY status = 'present' DESC, duplicate_of IS NULL DESC, id LIMIT 1");
-  if (std::string_view(where).find("path") != std::string_view::npos) s.bind_blob(1, value);
+// The files row whose path (raw bytes, a BLOB) or hash (text) is `value`.
+std::optional<PhotoRow> photo_where(catalog::Db& db, bool by_path, const std::string& value) {
+  auto s = db.prepare(std::string("SELECT id, path, coalesce(hash, ''), kind, error FROM files WHERE ") +
+                      (by_path ? "path" : "hash") +
+                      " = ?1 ORDER BY status = 'present' DESC, duplicate_of IS NULL DESC, id LIMIT 1");
+  if (by_path) s.bind_blob(1, value);
   else s.bind(1, value);
   if (!s.step()) return std::nullopt;
   PhotoRow p;
@@ -129,11 +131,11 @@ Result<std::vector<json>> show(catalog::Db& db, const Ref& ref) {
 }
 
 std::optional<PhotoRow> photo_by_path(catalog::Db& db, const std::string& raw_path) {
-  return photo_where(db, "path = ?1", raw_path);
+  return photo_where(db, true, raw_path);
 }
 
 std::optional<PhotoRow> photo_by_hash(catalog::Db& db, const std::string& hash) {
-  return photo_where(db, "hash = ?1", hash);
+  return photo_where(db, false, hash);
 }
 
 std::vector<json> faces_in(catalog::Db& db, const PhotoRow& photo, const std::string& pipeline) {
