@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 
 #include "core/signals.hpp"
 #include "util/text.hpp"
@@ -18,7 +19,9 @@ const char* category_name(Category c) {
 }
 
 std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts,
-                                      const std::function<void(const std::string&, const std::string&)>& problem) {
+                                      const std::function<void(const std::string&, const std::string&)>& problem,
+                                      SkippedSuggested* skipped) {
+  std::map<int64_t, SkippedSuggested::Person> skipped_by_person;
   std::string configured;
   {
     auto s = db.prepare("SELECT version FROM pipelines WHERE name = ?1");
@@ -90,7 +93,13 @@ std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts
         f.category = Category::Confirmed;
       else
         f.category = Category::Suggested;
-      if (f.category == Category::Suggested && !opts.include_suggested) continue;
+      if (f.category == Category::Suggested && !opts.include_suggested) {
+        auto& sp = skipped_by_person[faces.i64(6)];
+        sp.person_id = faces.i64(6);
+        sp.name = name;
+        ++sp.faces;
+        continue;
+      }
       if (f.category == Category::Unknown && !opts.include_unknown) continue;
       if (named) f.name = name;
       f.display = clamp(raw, disp);
@@ -108,6 +117,15 @@ std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts
       img.faces.push_back(std::move(f));
     }
     out.push_back(std::move(img));
+  }
+  if (skipped) {
+    *skipped = {};
+    for (auto& [id, p] : skipped_by_person) {
+      skipped->faces += p.faces;
+      skipped->people.push_back(std::move(p));
+    }
+    std::stable_sort(skipped->people.begin(), skipped->people.end(),
+                     [](const auto& a, const auto& b) { return a.faces > b.faces; });
   }
   return out;
 }

@@ -50,9 +50,22 @@ struct SelectOptions {
   std::string pipeline = "default";  // faces.pipeline
 };
 
+// Named faces left out because they are only suggested (include_suggested off), per person.
+struct SkippedSuggested {
+  struct Person {
+    int64_t person_id = 0;
+    std::string name;
+    int64_t faces = 0;
+  };
+  int64_t faces = 0;
+  std::vector<Person> people;  // most faces first, then by id
+};
+
 // problem(path, reason) is called for each file that cannot be exported (e.g. no size in the catalog).
+// skipped, when given, counts the named faces left out for being only suggested.
 std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts,
-                                      const std::function<void(const std::string&, const std::string&)>& problem);
+                                      const std::function<void(const std::string&, const std::string&)>& problem,
+                                      SkippedSuggested* skipped = nullptr);
 
 // Names of the selected faces of one image, unique, sorted.
 std::vector<std::string> names_of(const ExportImage& img);

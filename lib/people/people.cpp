@@ -132,7 +132,9 @@ std::vector<json> list(catalog::Db& db, bool include_suggested) {
   return out;
 }
 
-Result<json> name(catalog::Db& db, const Ref& target, const std::string& new_name) {
+Result<int64_t> person_id_of(catalog::Db& db, const Ref& r) { return as_person(db, r); }
+
+Result<json> name(catalog::Db& db, const Ref& target, const std::string& new_name, bool merge) {
   auto n = util::trim(new_name);
   if (n.empty()) return usage("the name is empty");
   auto existing = person_by_name(db, n);
@@ -145,9 +147,16 @@ Result<json> name(catalog::Db& db, const Ref& target, const std::string& new_nam
   std::optional<int64_t> pid;
   if (target.kind == Ref::Kind::Cluster) pid = person_of_cluster(db, target.id);
   else pid = target.id;
+  // Naming a cluster or person after someone else is a merge: only on purpose (issue 13).
+  auto taken = [&](const std::string& how) {
+    return usage("the name '" + n + "' belongs to p" + std::to_string(*existing) + " already; " + how);
+  };
   if (!pid) {
-    // a cluster without a person: make one
-    pid = create_person(db, n, "named");
+    // a cluster without a person: make one, or with --merge give its faces to the person of that name
+    if (existing && !merge)
+      return taken("to give cluster c" + std::to_string(target.id) + "'s faces to p" + std::to_string(*existing) +
+                   " add --merge");
+    pid = existing ? *existing : create_person(db, n, "named");
     db.prepare("UPDATE faces SET person_id = ?, assignment = 'suggested' WHERE cluster_id = ? AND person_id IS NULL")
         .bind_all(*pid, target.id)
         .run();
@@ -156,6 +165,9 @@ Result<json> name(catalog::Db& db, const Ref& target, const std::string& new_nam
   json r{{"event", "named"}, {"name", n}};
   if (target.kind == Ref::Kind::Cluster) r["cluster_id"] = target.id;
   if (existing && *existing != *pid) {
+    if (!merge)
+      return taken("to make p" + std::to_string(*pid) + " that person run 'facecat-people merge p" +
+                   std::to_string(*existing) + " p" + std::to_string(*pid) + "', or add --merge");
     merge_people(db, *existing, *pid);
     r["person_id"] = *existing;
     r["merged_person_id"] = *pid;

@@ -27,10 +27,16 @@ Result<Ref> resolve(catalog::Db& db, const std::string& text);
 // One JSON record per person: id, name, status, faces, confirmed, clusters, sources, sample face ids.
 std::vector<nlohmann::json> list(catalog::Db& db, bool include_suggested = true);
 
+// The person a reference stands for: the person itself, a cluster's person, or the person a face is assigned to
+// (not rejected). Errors (a cluster or face of nobody) use exit_code::usage.
+Result<int64_t> person_id_of(catalog::Db& db, const Ref& r);
+
 // Each operation returns a JSON record describing what it did. They run in the caller's transaction.
-// name: a cluster/person gets the name (merging into an existing person of that name); a face is confirmed as the
-// person of that name (created if needed).
-Result<nlohmann::json> name(catalog::Db& db, const Ref& target, const std::string& new_name);
+// name: a cluster/person gets the name; a face is confirmed as the person of that name (created if needed).
+// When another person already has the name, naming a cluster or person is refused (exit_code::usage, pointing to
+// merge) unless `merge` is set: then it joins that person (its faces and sources move there), as merge does.
+// Naming never confirms a cluster's or person's faces (confirm does).
+Result<nlohmann::json> name(catalog::Db& db, const Ref& target, const std::string& new_name, bool merge = false);
 // merge: every face and source of B moves to A; B is deleted.
 Result<nlohmann::json> merge(catalog::Db& db, const Ref& a, const Ref& b);
 // split: the given faces leave their person for a new one (named new_name if given); they become confirmed.

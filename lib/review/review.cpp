@@ -208,7 +208,7 @@ class App {
       ex.bind(1, name);
       if (ex.step() && ex.i64(0) != ref->id && !merge)
         return Reply{409, json{{"exists", true}, {"person", ex.i64(0)}, {"faces", ex.i64(1)}, {"name", name}}};
-      auto r = people::name(db, *ref, name);
+      auto r = people::name(db, *ref, name, merge);
       if (!r) return r.error();
       json confirmed = json::array();
       if (auto c = b.find("confirm"); c != b.end() && c->is_array() && !c->empty()) {

@@ -180,6 +180,31 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
   return errors ? exit_code::some_failed : exit_code::ok;
 }
 
+// Named faces that only clustering put there (suggested) are not exported: say how many, whose, and how to include
+// them, as one warning line and (unless stdout carries the CSV) one warning record after the export's own.
+void warn_skipped_suggested(const SkippedSuggested& sk, bool flag_exists, bool record) {
+  if (sk.faces == 0) return;
+  std::string whose;
+  json people = json::array();
+  for (size_t i = 0; i < sk.people.size(); ++i) {
+    const auto& p = sk.people[i];
+    people.push_back(json{{"person_id", p.person_id}, {"name", p.name}, {"face_count", p.faces}});
+    if (i < 3) whose += (i ? ", " : "") + p.name + " (p" + std::to_string(p.person_id) + ") " + std::to_string(p.faces);
+  }
+  if (sk.people.size() > 3) whose += ", " + std::to_string(sk.people.size() - 3) + " more";
+  const auto& top = sk.people.front();
+  std::string reason = std::to_string(sk.faces) + " named face" + (sk.faces == 1 ? " was" : "s were") +
+                       " not exported because they are only suggested, not confirmed: " + whose +
+                       "; 'facecat-people confirm p" + std::to_string(top.person_id) +
+                       "' confirms a person's faces" + (flag_exists ? ", or add --include-suggested" : "");
+  spdlog::warn("{}", reason);
+  if (!record) return;
+  emit(json{{"event", "warning"},
+            {"reason", reason},
+            {"skipped_face_count", sk.faces},
+            {"people", people}});
+}
+
 // --root-map and --volume into DbOptions (usage errors for bad ones).
 void add_paths(DbOptions& o, const Flags& fl) {
   for (const auto& m : fl.root_map) o.root_map.push_back(value_or_throw(parse_root_map(m)));
@@ -454,15 +479,17 @@ int digikam_main(int argc, char** argv) {
   so.include_unknown = fl.include_unknown && !db->parsed();
   auto cat = open_catalog(cfg, catalog::Mode::Read);
   int errors = 0;
-  auto images = select_faces(cat.db(), so, [&](const std::string& p, const std::string& why) {
-    report_error(p, why, errors);
-  });
+  SkippedSuggested skipped;
+  auto images = select_faces(
+      cat.db(), so, [&](const std::string& p, const std::string& why) { report_error(p, why, errors); }, &skipped);
   size_t n_faces = 0;
   for (const auto& i : images) n_faces += i.faces.size();
   spdlog::debug("{} images with detections, {} faces selected (pipeline {})", images.size(), n_faces, so.pipeline);
-  if (xmp->parsed()) return run_xmp(fl, images, errors);
-  if (db->parsed()) return run_db(fl, images, errors);
-  return run_csv(fl, images, errors);
+  const int rc = xmp->parsed() ? run_xmp(fl, images, errors)
+                 : db->parsed() ? run_db(fl, images, errors)
+                                : run_csv(fl, images, errors);
+  warn_skipped_suggested(skipped, !db->parsed(), !(csv->parsed() && fl.output == "-"));
+  return rc;
 }
 
 }  // namespace facecat::tools

@@ -177,6 +177,8 @@ with TempDir() as tmp:
     tool_run(["facecat-people", "merge", "Barack", "Joe"], home, env=env)
     tool_run(["facecat-people", "not-a-face", f"f{faces[4]}"], home, env=env)
     tool_run(["facecat-people", "list"], home, "facecat-people list (after)", env=env)
+    tool_run(["facecat-people", "show", "Barack"], home, env=env)
+    tool_run(["facecat-people", "in", files[1], os.path.join(tmp, "not-a-photo.jpg")], home, env=env, rc=(1,))
     tool_run(["facecat-people", "erase", "Barack", "--dry-run"], home, env=env)
 
     # ---- facecat-match -----------------------------------------------------------------------------------------
