@@ -447,6 +447,9 @@ Result<size_t> serve(const Options& o, const std::function<void(const Serving&)>
     svr.listen_after_bind();
     ended = true;
   });
+  // httplib's stop() does nothing until listen has started (is_running), so a stop request that came right after
+  // the "serving" line could be lost and leave the server running: say "ready" only once it listens.
+  while (!svr.is_running() && !ended) std::this_thread::yield();
   try {
     on_ready(s);
   } catch (...) {
