@@ -61,8 +61,8 @@ with TempDir() as tmp:
     parse_error(["facecat-vk", "fecth", "--user", "1"], "unknown subcommand 'fecth', did you mean 'fetch'?", home)
     parse_error(["facecat-catalog", "frobnicate"],
                 "unknown subcommand 'frobnicate' (one of: stats, check, migrate, forget, ingest, merge, pipeline, "
-                "pending)", home)
-    parse_error(["facecat-people"], "a subcommand is required: list, name, merge, split, confirm, reject, "
+                "pending, models)", home)
+    parse_error(["facecat-people"], "a subcommand is required: list, name, show, in, merge, split, confirm, reject, "
                 "not-a-face, forget, erase", home)
     parse_error(["facecat-match", "--tolerence", "0.5", "photo.jpg"],
                 "unknown option '--tolerence', did you mean '--tolerance'?", home)

@@ -154,7 +154,7 @@ with TempDir() as tmp:
     check(f"(search: found in $XDG_DATA_HOME) faces.models_dir = {xdg}" in r.stdout,
           f"--show-config: the XDG folder, and why ({shown_models_dir(r)!r})")
     r = run(["facecat-detect", PHOTO, "--set", "faces.min_face=60"], home)
-    faces = [x for x in R.jsonl(r) if "face" in x]
+    faces = [x for x in R.jsonl(r) if x.get("event") == "face"]
     check(r.rc == 0 and faces and all(f["model"] == MODEL_ID for f in faces),
           f"facecat-detect finds faces with the installed models and nothing set ({r.rc}, {len(faces)}, "
           f"{r.stderr[-300:]!r})")
@@ -276,7 +276,7 @@ with TempDir() as tmp:
     r = run(["facecat-catalog", "--show-config", "--set", f"faces.models_dir={other}", "stats"], home)
     check(f"(command line) faces.models_dir = {other}" in r.stdout, "--set faces.models_dir is used as it is")
     r = run(["facecat-detect", PHOTO, "--set", "faces.min_face=60"], home2, extra=dirs)
-    faces = [x for x in R.jsonl(r) if "face" in x]
+    faces = [x for x in R.jsonl(r) if x.get("event") == "face"]
     check(r.rc == 0 and faces and faces[0]["model"] == MODEL_ID,
           f"facecat-detect with the system folder's models only ({r.rc}, {r.stderr[-200:]!r})")
 
@@ -293,7 +293,7 @@ with TempDir() as tmp:
               f"models list shows the user's .dat with its id ({r.rc}, {r.stdout[:300]!r})")
         r = run(["facecat-detect", PHOTO, "--set", "faces.min_face=60", "--set", "faces.detector=hog"], home3,
                 extra={"FACECAT_RECOGNITION_MODEL": dat, "XDG_DATA_DIRS": os.path.join(tmp, "nothing")})
-        faces = [x for x in R.jsonl(r) if "face" in x]
+        faces = [x for x in R.jsonl(r) if x.get("event") == "face"]
         check(r.rc == 0 and faces and faces[0]["model"] == dat_id,
               f"faces.recognition_model: the user's .dat is the model used ({r.rc}, {r.stderr[-300:]!r})")
 

@@ -202,7 +202,7 @@ with TempDir() as tmp:
     check_eq(state(cat), before, "the second refusal changed nothing either")
     r = run(["facecat-people", "--catalog", cat, "name", f"p{single}", "Barack Obama", "--merge"], home)
     check_eq(r.rc, 0, "name --merge: exit code")
-    check_eq([(e.get("event"), e.get("merged")) for e in r.jsonl()], [("named", single)], "name --merge: one record")
+    check_eq([(e.get("event"), e.get("merged_person_id")) for e in r.jsonl()], [("named", single)], "name --merge: one record")
     check_eq(sql(cat, "SELECT count(*) FROM people WHERE id = ?", (single,))[0][0], 0, "name --merge: the person is gone")
     check_eq(sql(cat, "SELECT person_id, assignment FROM faces WHERE id = ?", (obama1_face,)),
              [(obama, "confirmed")], "name --merge: its face is Barack Obama's, still confirmed")

@@ -137,7 +137,7 @@ with TempDir() as tmp:
         r = run([SCRIPT, "--catalog", cat], home, env=dict(cluster, FACECAT_CLUSTER_HOSTS="a"))
         summary = r.events("distributed")
         check(r.rc == 0 and summary and summary[0]["exit"] == 0 and
-              rows(cat, "SELECT count(*) FROM detections")[0][0] == summary[0]["pending"],
+              rows(cat, "SELECT count(*) FROM detections")[0][0] == summary[0]["pending_count"],
               f"worker a, set up from the packages, detects for the catalog ({r.rc}, {r.stderr[-400:]!r})")
     print(f"test time: {time.monotonic() - t0:.1f} s")
 
