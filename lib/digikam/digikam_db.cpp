@@ -560,10 +560,10 @@ Result<DbSummary> write_digikam_db(const std::vector<ExportImage>& images, const
         put_path(e, j.img->path);
         e["image_id"] = j.image_id;
         e["names"] = names;
-        e["added"] = added;
-        e["present"] = present;
-        e["conflicts"] = conflicts;
-        if (opts.remove) e["removed"] = removed;
+        e["added_face_count"] = added;
+        e["present_face_count"] = present;
+        e["conflict_count"] = conflicts;
+        if (opts.remove) e["removed_face_count"] = removed;
         if (opts.dry_run) e["dry_run"] = true;
         on_event(e);
       }

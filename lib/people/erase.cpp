@@ -25,7 +25,14 @@ using clk = std::chrono::steady_clock;
 json EraseResult::to_json() const {
   json r = {{"event", "erased"}, {"person_id", person}, {"name", name.empty() ? json(nullptr) : json(name)}};
   json c = json::object();
-  for (const auto& [k, v] : removed) c[k] = v;
+  // Counted by kind: "faces" → "face_count", "index_files" → "index_file_count" (counts end in _count).
+  for (const auto& [k, v] : removed) {
+    std::string key = k;
+    if (key == "people") key = "person";
+    else if (key.size() > 1 && key.back() == 's') key.pop_back();
+    key += "_count";
+    c[key] = v;
+  }
   r["removed"] = c;
   r["seconds_delete"] = std::round(seconds_delete * 1000) / 1000;
   r["seconds_vacuum"] = std::round(seconds_vacuum * 1000) / 1000;

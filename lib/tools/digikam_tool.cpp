@@ -172,7 +172,7 @@ int run_xmp(const Flags& fl, std::vector<ExportImage>& images, int errors) {
     put_path(e, side, "sidecar");
     e["face_count"] = img.faces.size();
     e["names"] = c.people;
-    e["foreign_regions"] = merged->foreign_regions;
+    e["foreign_region_count"] = merged->foreign_regions;
     if (!photo_meta.is_null()) e["photo_metadata"] = photo_meta;
     emit(e);
   }
@@ -223,10 +223,14 @@ int run_db(const Flags& fl, std::vector<ExportImage>& images, int errors, bool r
   o.remove = remove;
   add_paths(o, fl);
   auto sum = value_or_throw(write_digikam_db(images, o, [](const json& e) { emit(e); }));
-  json e = {{"event", "db-summary"},       {"image_count", sum.images_matched}, {"not_in_digikam", sum.images_missing},
-            {"faces_added", sum.faces_added}, {"faces_present", sum.faces_present},
-            {"conflicts", sum.faces_conflict}, {"tags_created", sum.tags_created}};
-  if (remove) e["faces_removed"] = sum.faces_removed;
+  json e = {{"event", "db-summary"},
+            {"image_count", sum.images_matched},
+            {"not_in_digikam_count", sum.images_missing},
+            {"added_face_count", sum.faces_added},
+            {"present_face_count", sum.faces_present},
+            {"conflict_count", sum.faces_conflict},
+            {"created_tag_count", sum.tags_created}};
+  if (remove) e["removed_face_count"] = sum.faces_removed;
   if (!sum.backup.empty()) put_path(e, sum.backup, "backup");
   if (fl.dry_run) e["dry_run"] = true;
   emit(e);
@@ -362,10 +366,10 @@ int run_import(const Flags& fl, const Config& cfg) {
     io.source = list == &from_db ? "digikam-db" : "xmp";
     auto sum = value_or_throw(apply_import(cat.db(), *list, io, describe, [](const json& e) { emit(e); }));
     json e = {{"event", "import-summary"}, {"source", io.source}, {"image_count", sum.images},
-              {"skipped", sum.images_skipped}, {"region_count", sum.regions}, {"confirmed", sum.confirmed},
-              {"present", sum.present}, {"created", sum.created}, {"unnamed", sum.unnamed},
-              {"ignored", sum.ignored}, {"conflicts", sum.conflicts}, {"overridden", sum.overridden},
-              {"kept", sum.kept}, {"errors", sum.errors}};
+              {"skipped_count", sum.images_skipped}, {"region_count", sum.regions}, {"confirmed_count", sum.confirmed},
+              {"present_count", sum.present}, {"created_count", sum.created}, {"unnamed_count", sum.unnamed},
+              {"ignored_count", sum.ignored}, {"conflict_count", sum.conflicts}, {"overridden_count", sum.overridden},
+              {"kept_count", sum.kept}, {"error_count", sum.errors}};
     if (fl.dry_run) e["dry_run"] = true;
     emit(e);
     spdlog::info("import from {}: {} images ({} skipped), {} regions: {} confirmed, {} already, {} faces added, "

@@ -212,7 +212,7 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   put_path(v, job.path);
   const auto& info = a.info;
   v["frame_count"] = a.frames;
-  v["declared_frames"] = info.declared_frames;
+  v["declared_frame_count"] = info.declared_frames;
   v["fps"] = r6(info.fps);
   v["duration"] = r6(a.end_time);
   v["width"] = info.display_width();
@@ -227,13 +227,13 @@ Result<void> process(const Job& job, const RunSettings& rs, catalog::Catalog* ca
   }
   v["cuts"] = cuts;
   v["cut_times"] = cut_times;
-  v["frames_saved"] = saved.size();
+  v["saved_frame_count"] = saved.size();
   v["out_dir"] = util::utf8_lossy(dir.string());
   if (!a.warning.empty()) v["warning"] = a.warning;
   if (cat && job.task_id) {
     v["task_id"] = job.task_id;
     v["file_id"] = job.file_id;
-    if (fin.replaced.tasks) v["replaced_tasks"] = fin.replaced.tasks;
+    if (fin.replaced.tasks) v["replaced_task_count"] = fin.replaced.tasks;
   }
   v["seconds"] = r6(secs);
   v["frames_per_second"] = secs > 0 ? std::round(a.frames / secs * 10) / 10 : 0.0;

@@ -126,7 +126,8 @@ with TempDir() as tmp:
     check_eq(sorted(ev), ["a.jpg", "b.jpg", "c.jpg"], "db: one event per matched image")
     check_eq([os.path.basename(e["path"]) for e in r.events("skipped")], ["elsewhere.jpg"],
              "db: a photo digiKam does not know is skipped")
-    check_eq((ev["a.jpg"]["added"], ev["a.jpg"]["conflicts"]), (2, 1), "db: a.jpg adds two faces, one conflict")
+    check_eq((ev["a.jpg"]["added_face_count"], ev["a.jpg"]["conflict_count"]), (2, 1),
+             "db: a.jpg adds two faces, one conflict")
     summary = r.events("db-summary")
     backups = glob.glob(dk + ".facecat-backup-*")
     check_eq(len(backups), 1, "db: one backup copy")
@@ -166,7 +167,8 @@ with TempDir() as tmp:
     check_eq(counts(dk), after_first, "second run: no row added")
     check_eq(sha(dk), sha_first, "second run: the file is byte-identical")
     s = r.events("db-summary")
-    check_eq((s[0]["faces_added"], s[0]["faces_present"]) if s else None, (0, 4), "second run: 0 added, 4 present")
+    check_eq((s[0]["added_face_count"], s[0]["present_face_count"]) if s else None, (0, 4),
+             "second run: 0 added, 4 present")
     check_eq(len(glob.glob(dk + ".facecat-backup-*")), 1, "second run: no new backup (nothing to change)")
 
     # ---- a locked database is refused ----
@@ -211,7 +213,8 @@ with TempDir() as tmp:
     r = run(["facecat-digikam", "--catalog", cat, "db", "--digikam-db", dk2, "--dry-run"] + maps, home)
     check_eq(r.rc, 0, "dry run: exit code")
     s = r.events("db-summary")
-    check_eq((s[0]["faces_added"], s[0]["tags_created"]) if s else None, (6, 5), "dry run: says what it would add")
+    check_eq((s[0]["added_face_count"], s[0]["created_tag_count"]) if s else None, (6, 5),
+             "dry run: says what it would add")
     check_eq(sha(dk2), fresh_sha, "dry run: the database is unchanged")
     check_eq(glob.glob(dk2 + ".facecat-backup-*"), [], "dry run: no backup")
     r = run(["facecat-digikam", "--catalog", cat, "db", "--digikam-db", dk2] + maps, home)

@@ -75,7 +75,7 @@ with TempDir() as tmp:
     check_eq(r.rc, 0, f"db export: exit code ({r.stderr[-300:]!r})")
     check(b"schema version" not in r.stderr, "db export: no schema warning for digiKam 7.9's schema 15")
     s = r.events("db-summary")
-    check_eq(s[0]["faces_added"] if s else None, 6, "db export: the six confirmed faces")
+    check_eq(s[0]["added_face_count"] if s else None, 6, "db export: the six confirmed faces")
     future = os.path.join(tmp, "digikam", "future.db")
     shutil.copy(DK79, future)
     db = sqlite3.connect(future)
@@ -93,8 +93,10 @@ with TempDir() as tmp:
     r = run(imp, home)
     check_eq(r.rc, 0, f"import: exit code ({r.stderr[-300:]!r})")
     s = r.events("import-summary")
-    check_eq({k: s[0][k] for k in ("region_count", "confirmed", "created", "conflicts")} if s else None,
-             {"region_count": 6, "confirmed": 6, "created": 0, "conflicts": 0}, "import: six regions, six confirmed")
+    check_eq({k: s[0][k] for k in ("region_count", "confirmed_count", "created_count", "conflict_count")}
+             if s else None,
+             {"region_count": 6, "confirmed_count": 6, "created_count": 0, "conflict_count": 0},
+             "import: six regions, six confirmed")
     want = {k: v for k, v in names(cat1).items() if v[1] == "confirmed"}
     got = {k: v for k, v in names(cat2).items() if v[1] == "confirmed"}
     check_eq(got, want, "round trip: the same names on the same faces ('/' in a name survives digiKam's '\\')")
@@ -111,7 +113,8 @@ with TempDir() as tmp:
     r = run(imp, home)
     check_eq(r.rc, 0, "second run: exit code")
     s = r.events("import-summary")
-    check_eq((s[0]["present"], s[0]["confirmed"]) if s else None, (6, 0), "second run: all six already there")
+    check_eq((s[0]["present_count"], s[0]["confirmed_count"]) if s else None, (6, 0),
+             "second run: all six already there")
     check_eq(dump(cat2), before, "second run: the catalog is unchanged")
 
     # ---- conflicts: facecat confirmed Kit's face as somebody else ----

@@ -104,8 +104,10 @@ with TempDir() as tmp:
              "an MP-only region where facecat has no face: a face is added")
     check_eq(r.rc, 0, f"import: exit code ({r.stderr[-300:]!r})")
     s = r.events("import-summary")
-    check_eq({k: s[0][k] for k in ("image_count", "region_count", "confirmed", "unnamed", "created", "conflicts")} if s else None,
-             {"image_count": 4, "region_count": 7, "confirmed": 6, "unnamed": 1, "created": 1, "conflicts": 0},
+    check_eq({k: s[0][k] for k in ("image_count", "region_count", "confirmed_count", "unnamed_count", "created_count",
+                                  "conflict_count")} if s else None,
+             {"image_count": 4, "region_count": 7, "confirmed_count": 6, "unnamed_count": 1, "created_count": 1,
+              "conflict_count": 0},
              "import: summary")
     db = sqlite3.connect(cat)
     src = sorted(os.path.basename(r[0]) for r in db.execute("SELECT ref FROM face_sources WHERE name = 'Frank'"))

@@ -84,7 +84,8 @@ with TempDir() as tmp:
     r = run(["facecat-digikam", "--catalog", cat, "import", "--digikam-db", dk] + maps, home)
     check_eq(r.rc, 0, f"import: exit code ({r.stderr[-300:]!r})")
     s = r.events("import-summary")
-    check_eq((s[0]["confirmed"], s[0]["created"]) if s else None, (2, 0), "import: both named faces confirmed")
+    check_eq((s[0]["confirmed_count"], s[0]["created_count"]) if s else None, (2, 0),
+             "import: both named faces confirmed")
     found = faces(cat)
     for rel, name in NAMED.items():
         check_eq(found[rel][0][2:], (name, "confirmed"), f"import: {rel}'s face is {name}")
@@ -102,7 +103,7 @@ with TempDir() as tmp:
     r = run(["facecat-digikam", "--catalog", cat, "db", "--digikam-db", dk] + maps, home)
     check_eq(r.rc, 0, f"export: exit code ({r.stderr[-300:]!r})")
     s = r.events("db-summary")
-    check_eq((s[0]["faces_added"], s[0]["faces_present"], s[0]["conflicts"]) if s else None, (3, 2, 0),
+    check_eq((s[0]["added_face_count"], s[0]["present_face_count"], s[0]["conflict_count"]) if s else None, (3, 2, 0),
              "export: the three suggested-then-confirmed faces added, the two named in digiKam already there")
     got = regions(dk)
     want = sorted(set(named_in_digikam) | {("/" + rel, name, '<rect x="%d" y="%d" width="%d" height="%d"/>'
@@ -113,6 +114,7 @@ with TempDir() as tmp:
     check_eq(got, want, "export: one region per face; the faces named in digiKam keep digiKam's box")
     r = run(["facecat-digikam", "--catalog", cat, "db", "--digikam-db", dk] + maps, home)
     s = r.events("db-summary")
-    check_eq((r.rc, s[0]["faces_added"] if s else None, regions(dk)), (0, 0, got), "a second export changes nothing")
+    check_eq((r.rc, s[0]["added_face_count"] if s else None, regions(dk)), (0, 0, got),
+             "a second export changes nothing")
 
 finish()

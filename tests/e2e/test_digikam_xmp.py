@@ -117,7 +117,7 @@ with TempDir() as tmp:
     check_eq(ev.get("merge.jpg", {}).get("status"), "updated", "xmp: merge.jpg sidecar merged")
     check("nobody.jpg" not in ev and not os.path.exists(P["nobody.jpg"] + ".xmp"),
           "xmp: no sidecar for a photo with only unknown faces")
-    check_eq(ev.get("merge.jpg", {}).get("foreign_regions"), 1, "xmp: the foreign region is counted as kept")
+    check_eq(ev.get("merge.jpg", {}).get("foreign_region_count"), 1, "xmp: the foreign region is counted as kept")
 
     first = {}
     for n, p in P.items():

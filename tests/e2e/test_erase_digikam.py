@@ -78,7 +78,7 @@ def main():
         r = run(["facecat-people", "--catalog", cat, "erase", "Alice", "--digikam-db", dk], home)
         check_eq(r.rc, 0, f"erase --digikam-db ({r.stderr[-300:]!r})")
         summary = r.events("db-summary")
-        check(summary and summary[0]["faces_removed"] == 2, f"two regions taken out ({summary})")
+        check(summary and summary[0]["removed_face_count"] == 2, f"two regions taken out ({summary})")
         after = regions(dk)
         check_eq(after[0], sorted([("a.jpg", "Bob", rect(BOB)), ("b.jpg", "Alice", rect(HAND))]),
                  "after: Bob's region and the hand-drawn one stay, facecat's regions of Alice are gone")

@@ -61,7 +61,8 @@ def main():
               f"({r.rc}, {r.stderr[-300:]!r})")
         check_eq(sorted(os.listdir(os.path.join(victim, "thumbs"))), victim_before, "the user's folder is untouched")
         removed = r.events("erased")[0]["removed"]
-        check(removed["vk_photo_files"] == len(their_files) and removed["vk_profiles"] == 1 and removed["people"] == 1,
+        check(removed["vk_photo_file_count"] == len(their_files) and removed["vk_profile_count"] == 1
+              and removed["person_count"] == 1,
               f"counted by kind ({removed})")
         check(not any(os.path.exists(bytes(p)) for p, _ in their_files), "their downloaded photos are gone from disk")
         check(all(os.path.exists(bytes(p)) for (p,) in others), "everyone else's photos stay")

@@ -146,7 +146,7 @@ def catalog_flow():
         db.close()
         r = run(["facecat-cluster", "--catalog", cat], home)
         s = r.jsonl()[0] if r.rc == 0 else {}
-        check(s.get("new_clusters") == 3 and s.get("unclustered") == 4, f"3 clusters and 4 loners: {s}")
+        check(s.get("new_cluster_count") == 3 and s.get("unclustered_count") == 4, f"3 clusters and 4 loners: {s}")
         r = run(["facecat-people", "--catalog", cat, "list"], home)
         people = r.jsonl()
         check(len(people) == 3 and all(p["event"] == "person" and p["face_count"] == 7 and p["status"] == "suggested" for p in people),
@@ -168,7 +168,7 @@ def catalog_flow():
         # a second cluster run changes nothing
         r = run(["facecat-cluster", "--catalog", cat], home)
         s = r.jsonl()[0]
-        check(s["new_clusters"] == 0 and s["joined"] == 0, f"a second run is a no-op: {s}")
+        check(s["new_cluster_count"] == 0 and s["joined_count"] == 0, f"a second run is a no-op: {s}")
 
         out = os.path.join(tmp, "report")
         r = run(["facecat-report", "--catalog", cat, "--out", out, "--people-per-page", "1"], home)

@@ -168,7 +168,7 @@ def main():
         thumbs = [os.path.join(rep, "thumbs", f"{x[0]}.jpg") for x in theirs]
         check(all(os.path.exists(t) for t in thumbs), "their report thumbnails exist")
         r = run(["facecat-people", "erase", "Barack Obama", "--dry-run"], home, env=env)
-        check(r.rc == 0 and r.jsonl()[0]["removed"]["faces"] == len(theirs) and holders(needles, where) == before,
+        check(r.rc == 0 and r.jsonl()[0]["removed"]["face_count"] == len(theirs) and holders(needles, where) == before,
               "--dry-run counts what would go and changes nothing")
         r = run(["facecat-people", "erase", "Barack Obama", "--block", "--report", rep, "--xmp"], home, env=env)
         check_eq(r.rc, 0, f"erase ({r.stderr[-300:]!r})")
@@ -177,8 +177,9 @@ def main():
         print("erase:", erased)
         check_eq(region_names(side), ["Foreign Person"], "after erase --xmp exiftool reads no region of theirs; the "
                                                          "other tool's region is still there")
-        check(removed["faces"] == removed["descriptors"] == len(theirs) and removed["crops"] == len(theirs)
-              and removed["chips"] == len(theirs) and removed["thumbnails"] == len(theirs),
+        check(removed["face_count"] == removed["descriptor_count"] == len(theirs)
+              and removed["crop_count"] == len(theirs) and removed["chip_count"] == len(theirs)
+              and removed["thumbnail_count"] == len(theirs),
               f"the output counts what was removed by kind ({removed})")
         check_eq(holders(needles, where), set(), "after the erase no file under the catalog's folder, the crops, "
                                                  "chips and report folders holds their descriptors")

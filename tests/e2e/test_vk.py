@@ -109,7 +109,7 @@ with TempDir() as tmp, FakeVK(testdata=TESTDATA, friends=14, fof=8, rate_limit=F
     st2 = fake.stats()
     check_eq(st2["requests"] - before, 1, "a re-run within --max-age makes one call (users.get) and no others")
     check_eq(st2["downloads"], st["downloads"], "a re-run downloads nothing")
-    check_eq(r2.jsonl()[-1]["friend_lists_fresh"], len(g["users"][str(g["root"])]["friends"]) + 1,
+    check_eq(r2.jsonl()[-1]["fresh_friend_list_count"], len(g["users"][str(g["root"])]["friends"]) + 1,
              "a re-run reports every list (read, private or deleted) as fresh")
     # suggest: friends of friends ranked by mutual friends (computed here from the fixture)
     rs = run(["facecat-vk", "suggest", "--user", str(g["root"]), "--limit", "0", "--catalog",
