@@ -78,9 +78,9 @@ void poll_interrupt(int64_t& n) {
 }  // namespace
 
 nlohmann::json MergeCounts::to_json() const {
-  return {{"file_count", files},           {"files_known", files_known}, {"detection_count", detections},
-          {"detections_known", detections_known}, {"face_count", faces}, {"pipeline_count", pipelines},
-          {"model_count", models},        {"faces_blocked", faces_blocked}, {"warnings", warnings}};
+  return {{"file_count", files},           {"known_file_count", files_known}, {"detection_count", detections},
+          {"known_detection_count", detections_known}, {"face_count", faces}, {"pipeline_count", pipelines},
+          {"model_count", models},        {"blocked_face_count", faces_blocked}, {"warnings", warnings}};
 }
 
 Result<MergeCounts> merge_catalog(Db& db, const std::filesystem::path& other_path, const util::PathMap& paths) {

@@ -27,8 +27,11 @@ fs::path running_build_dir() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return {};
-  const fs::path here = exe.parent_path();
-  if (fs::equivalent(here, baked, ec) && !ec) return baked;
+  // The tools sit in the build folder itself; the unit tests, benchmarks and fuzz targets in folders below it.
+  for (fs::path here = exe.parent_path(); !here.empty(); here = here.parent_path()) {
+    if (fs::equivalent(here, baked, ec) && !ec) return baked;
+    if (here == here.root_path()) break;
+  }
   return {};
 }
 

@@ -6,7 +6,7 @@
 //   3. <dir>/facecat/models for each dir of $XDG_DATA_DIRS (default /usr/local/share:/usr/share): the
 //      facecat-models package puts them in /usr/share/facecat/models;
 //   4. the build tree's models folder (CMake's FACECAT_MODELS_DIR, where scripts/setup fetches them), only when
-//      this program runs from the build folder it was built in (/proc/self/exe's folder is CMake's binary dir).
+//      this program runs from the build folder it was built in (/proc/self/exe is in CMake's binary dir or below it).
 // A folder "holds models" when it has face-api/model/face_recognition_model.bin or ultraface/rfb320-cut.onnx.
 // When none does, the answer is the XDG folder (2), where `facecat-catalog models install` puts them.
 #pragma once

@@ -12,8 +12,8 @@ namespace facecat::faces_store {
 
 nlohmann::json IngestCounts::to_json() const {
   return {{"line_count", lines}, {"detection_count", detections}, {"face_count", faces},
-          {"replaced", replaced}, {"kept_assignments", kept_assignments}, {"unknown_files", unknown_files},
-          {"file_errors", file_errors}, {"bad_lines", bad_lines}};
+          {"replaced_count", replaced}, {"kept_assignment_count", kept_assignments}, {"unknown_file_count", unknown_files},
+          {"file_error_count", file_errors}, {"bad_line_count", bad_lines}};
 }
 
 IngestCounts ingest_stream(catalog::Db& db, std::istream& in, const std::string& name, const EventSink& event) {

@@ -303,7 +303,7 @@ int catalog_main(int argc, char** argv) {
       emit(e);
     }
     emit(json{{"event", "check"}, {"ok", problems.empty()}, {"problem_count", problems.size()},
-              {"readable_by_others", readable}, {"permissions_fixed", fixed}});
+              {"readable_by_others_count", readable}, {"fixed_permission_count", fixed}});
     return problems.empty() ? exit_code::ok : exit_code::some_failed;
   }
   if (fg->parsed()) {
@@ -329,8 +329,8 @@ int catalog_main(int argc, char** argv) {
       e["segment_count"] = r->removed.segments;
       e["frame_count"] = r->removed.frames;
       e["face_count"] = r->removed.faces;
-      e["frame_files_deleted"] = r->files_deleted;
-      e["crops_deleted"] = r->crops_deleted;
+      e["deleted_frame_file_count"] = r->files_deleted;
+      e["deleted_crop_count"] = r->crops_deleted;
       if (!r->disk_errors.empty()) e["disk_errors"] = r->disk_errors;
       emit(e);
       if (!r->disk_errors.empty()) ++failed;

@@ -75,8 +75,8 @@ int report_main(int argc, char** argv) {
   }
   auto st = value_or_throw(report::write(cat.db(), ro, entries));
   json r{{"event", "report"}, {"person_count", st.people}, {"cluster_count", st.clusters}, {"face_count", st.faces},
-         {"page_count", st.pages}, {"thumbs_made", st.thumbs_made}, {"thumbs_reused", st.thumbs_reused},
-         {"thumbs_missing", st.thumbs_missing}, {"match_face_count", entries.size()}};
+         {"page_count", st.pages}, {"made_thumb_count", st.thumbs_made}, {"reused_thumb_count", st.thumbs_reused},
+         {"missing_thumb_count", st.thumbs_missing}, {"match_face_count", entries.size()}};
   put_path(r, std::filesystem::absolute(out).lexically_normal().string(), "out");
   emit(r);
   return failures ? exit_code::some_failed : exit_code::ok;

@@ -371,7 +371,7 @@ def ingest_kinds(tmp, home):
               f"ingest {name}: one line naming file:2 and the reason {reason!r} ({[l[:200] for l in logged]})")
     check(len(r.stderr) < 64 * 1024, "ingest: the messages are short (a 2 MB line is not repeated)")
     summary = r.events("ingest")
-    check(len(summary) == 1 and summary[0]["detection_count"] == 2 * len(kinds) and summary[0]["bad_lines"] == len(kinds),
+    check(len(summary) == 1 and summary[0]["detection_count"] == 2 * len(kinds) and summary[0]["bad_line_count"] == len(kinds),
           f"ingest: the run went on: every good record is in, every bad line counted ({summary})")
     r = run(["facecat-catalog", "check", "--catalog", cat], home)
     check_eq(r.rc, 0, "ingest: the catalog checks clean")

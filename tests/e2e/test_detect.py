@@ -136,7 +136,7 @@ with TempDir() as tmp:
     db.close()
     r = run(["facecat-catalog", "--catalog", cat2, "ingest", "-"], home, stdin=r1.stdout)
     check_eq(r.rc, 0, "ingest twice: exit code")
-    check(r.events("ingest")[0]["replaced"] == len(files), "ingest twice replaces every detection")
+    check(r.events("ingest")[0]["replaced_count"] == len(files), "ingest twice replaces every detection")
     check_eq(rows(cat2, "SELECT count(*) FROM faces")[0][0], n_faces, "ingest twice: no duplicate faces")
     check_eq(rows(cat2, "SELECT count(*) FROM detections")[0][0], len(files), "ingest twice: no duplicate detections")
     check_eq(rows(cat2, "SELECT id, person_id, assignment FROM faces WHERE person_id IS NOT NULL"),
@@ -146,7 +146,7 @@ with TempDir() as tmp:
     # into a catalog that never scanned these files: stored, keyed by content
     cat3 = os.path.join(tmp, "cat3.db")
     r = run(["facecat-catalog", "--catalog", cat3, "ingest", out_file], home)
-    check(r.rc == 0 and r.events("ingest")[0]["unknown_files"] == len(files),
+    check(r.rc == 0 and r.events("ingest")[0]["unknown_file_count"] == len(files),
           "ingest stores faces of files the catalog does not know (unknown_files counted)")
     # bad lines name file:line and the rest goes in
     bad = os.path.join(tmp, "bad.jsonl")

@@ -125,7 +125,7 @@ with TempDir() as tmp:
         jobs = summary[0]["jobs"] if summary else {}
         check(jobs.get("a", 0) > 0 and jobs.get("b", 0) > 0 and not summary[0]["failed_jobs"],
               f"both hosts ran jobs, none failed ({jobs})")
-        check(ingest and ingest[0]["detection_count"] == n_files - 1 and ingest[0]["bad_lines"] == 0,
+        check(ingest and ingest[0]["detection_count"] == n_files - 1 and ingest[0]["bad_line_count"] == 0,
               f"ingest stored every content once ({ingest})")
         total, same = check_same_results(cat("dist"), cat("local"), "distributed == local")
         print(f"figures: distributed run {t_dist:.1f} s (local detect {t_local:.1f} s incl. scans), "

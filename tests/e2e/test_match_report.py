@@ -174,7 +174,7 @@ def catalog_flow():
         r = run(["facecat-report", "--catalog", cat, "--out", out, "--people-per-page", "1"], home)
         rec = r.jsonl()[0] if r.rc == 0 else {}
         check(r.rc == 0 and rec.get("person_count") == 1 and rec.get("cluster_count") == 2, f"report summary: {rec} {r.stderr[-300:]}")
-        check(rec.get("thumbs_made") == 21 + 4 and rec.get("thumbs_missing") == 0,
+        check(rec.get("made_thumb_count") == 21 + 4 and rec.get("missing_thumb_count") == 0,
               f"a thumbnail per face (21 in people, 4 of nobody): {rec}")
         pages, bad, missing = check_report(out)
         check("index.html" in pages and "clusters.html" in pages and "clusters-2.html" in pages,
@@ -185,7 +185,7 @@ def catalog_flow():
             check("Zoë Ünïcode" in f.read(), "the name is in the index page")
         r = run(["facecat-report", "--catalog", cat, "--out", out], home)
         rec = r.jsonl()[0] if r.rc == 0 else {}
-        check(rec.get("thumbs_reused") == 21 + 4 and rec.get("thumbs_made") == 0, f"a rerun reuses thumbnails: {rec}")
+        check(rec.get("reused_thumb_count") == 21 + 4 and rec.get("made_thumb_count") == 0, f"a rerun reuses thumbnails: {rec}")
         with open(os.path.join(out, "nobody.html"), encoding="utf-8") as f:
             nob = f.read()
         check(nob.count('<img loading="lazy" src="thumbs/') == 4, "nobody.html shows the 4 faces of nobody")

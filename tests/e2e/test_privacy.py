@@ -218,7 +218,7 @@ def main():
         run(["facecat-scan", photos], home, env=senv)
         run(["facecat-detect", "--pipeline", "third", "--set", "faces.min_face=95"], home, env=senv)
         r = run(["facecat-catalog", "merge", shard], home, env=env)
-        check(r.rc == 0 and r.jsonl()[0].get("faces_blocked", 0) >= len(theirs),
+        check(r.rc == 0 and r.jsonl()[0].get("blocked_face_count", 0) >= len(theirs),
               f"merge of a shard that still has them drops them ({r.jsonl()})")
         check_eq(their_faces(), 0, "after merge, none of them came back")
         check_eq(run(["facecat-catalog", "check"], home, env=env).rc, 0, "the catalog still checks clean")

@@ -53,8 +53,8 @@ with TempDir() as tmp:
     r = run(["facecat-catalog", "--catalog", cat("merged"), "merge", cat("s1"), cat("s2")], home, env=env)
     check_eq(r.rc, 0, f"merge s1 s2 ({r.stderr[-300:]!r})")
     ev = r.events("catalog_merged")
-    check(len(ev) == 2 and ev[0]["file_count"] == n_files and ev[1]["file_count"] == 0 and ev[1]["files_known"] == n_files,
-          f"files come from the first shard, the second has them already ({[(e['file_count'], e['files_known']) for e in ev]})")
+    check(len(ev) == 2 and ev[0]["file_count"] == n_files and ev[1]["file_count"] == 0 and ev[1]["known_file_count"] == n_files,
+          f"files come from the first shard, the second has them already ({[(e['file_count'], e['known_file_count']) for e in ev]})")
     total, same = check_same_results(cat("merged"), cat("local"), "shard 1/2 + 2/2 merged == one machine")
     print(f"figures: {total} faces compared, {same} descriptors bit-identical, {len(every)} contents, "
           f"shares {len(shares[0])} + {len(shares[1])}")
@@ -86,7 +86,7 @@ with TempDir() as tmp:
     r = run(["facecat-catalog", "--catalog", cat("mapped"), "merge", "--path-map", f"{other_mount}={photos}",
              cat("s3")], home, env=env)
     ev = r.events("catalog_merged")
-    check(r.rc == 0 and ev and ev[0]["file_count"] == 0 and ev[0]["files_known"] == n_files and r.stdout.count(b"error") == 0,
+    check(r.rc == 0 and ev and ev[0]["file_count"] == 0 and ev[0]["known_file_count"] == n_files and r.stdout.count(b"error") == 0,
           f"--path-map: the other machine's paths are this catalog's files ({ev})")
     check_eq(rows(cat("mapped"), "SELECT count(*) FROM files")[0][0], n_files, "--path-map: no foreign paths added")
 

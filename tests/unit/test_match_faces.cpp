@@ -425,7 +425,7 @@ TEST_CASE("facecat-match and the report's match sheet on a catalog", "[match][re
   REQUIRE(rc == 0);
   auto r = nlohmann::json::parse(out);
   CHECK(r["match_face_count"] == 1);
-  CHECK(r["thumbs_missing"] == 0);
+  CHECK(r["missing_thumb_count"] == 0);
   auto sheet = util::read_file(rep / "match.html");
   REQUIRE(sheet);
   CHECK(sheet->find("match/target-0.jpg") != std::string::npos);
