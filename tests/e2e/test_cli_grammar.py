@@ -103,6 +103,8 @@ with TempDir() as tmp:
     # --- a bad config value is a usage error ---------------------------------------------------------------------
     parse_error(["facecat-detect", "--set", "faces.min_face=-5", os.path.join(photos, "obama.jpg")],
                 "command line: faces.min_face: pipeline key 'min_face': -5 is outside 8..100000", home)
+    parse_error(["facecat-match", "--set", "faces.min_face=-5", os.path.join(photos, "obama.jpg")],
+                "command line: faces.min_face: pipeline key 'min_face': -5 is outside 8..100000", home)
 
     # --- common options after the subcommand, in every tool that has subcommands ----------------------------------
     expect(["facecat-people", "list", "--catalog", cat], stdout="", stderr=None, home=home)
