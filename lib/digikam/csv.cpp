@@ -2,16 +2,6 @@
 
 namespace facecat::digikam {
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string faces_csv(const std::vector<ExportImage>& images, size_t* rows) {
   std::string out = "path,name,x,y,width,height\r\n";
   size_t n = 0;
