@@ -10,6 +10,7 @@
 #include "core/output.hpp"
 #include "core/signals.hpp"
 #include "digikam/xmp.hpp"
+#include "faces_store/pipeline.hpp"
 #include "people/people.hpp"
 #include "util/text.hpp"
 
@@ -180,12 +181,7 @@ std::vector<CatalogImage> images_under(Db& db, const std::string& folder) {
 Result<ImportSummary> apply_import(Db& db, const std::vector<ImportImage>& images, const ImportOptions& opts,
                                    const Describe& describe, const std::function<void(const json&)>& on_event) {
   ImportSummary sum;
-  std::string configured;
-  {
-    auto s = db.prepare("SELECT version FROM pipelines WHERE name = ?1");
-    s.bind(1, opts.pipeline);
-    if (s.step()) configured = s.text(0);
-  }
+  const std::string configured = faces_store::pipeline_version(db, opts.pipeline);
   auto file_q = db.prepare(
       "SELECT hash FROM files WHERE path = ?1 AND kind = 'image' AND status = 'present' AND error IS NULL "
       "AND hash IS NOT NULL");

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/signals.hpp"
+#include "faces_store/pipeline.hpp"
 #include "util/text.hpp"
 
 namespace facecat::digikam {
@@ -22,12 +23,7 @@ std::vector<ExportImage> select_faces(catalog::Db& db, const SelectOptions& opts
                                       const std::function<void(const std::string&, const std::string&)>& problem,
                                       SkippedSuggested* skipped) {
   std::map<int64_t, SkippedSuggested::Person> skipped_by_person;
-  std::string configured;
-  {
-    auto s = db.prepare("SELECT version FROM pipelines WHERE name = ?1");
-    s.bind(1, opts.pipeline);
-    if (s.step()) configured = s.text(0);
-  }
+  const std::string configured = faces_store::pipeline_version(db, opts.pipeline);
   auto files = db.prepare(
       "SELECT f.path, f.width, f.height, f.orientation, f.hash FROM files f "
       "WHERE f.kind = 'image' AND f.status = 'present' AND f.error IS NULL AND f.hash IS NOT NULL "

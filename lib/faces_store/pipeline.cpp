@@ -195,6 +195,12 @@ bool pipeline_exists(catalog::Db& db, const std::string& name) {
   return s.step();
 }
 
+std::string pipeline_version(catalog::Db& db, const std::string& name) {
+  auto s = db.prepare("SELECT version FROM pipelines WHERE name = ?1");
+  s.bind(1, name);
+  return s.step() ? s.text(0) : std::string();
+}
+
 Pipeline save_pipeline(catalog::Db& db, const std::string& name, const PipelineParams& params) {
   Pipeline p{name, params, version_of(params), util::now_unix()};
   auto s = db.prepare(

@@ -55,6 +55,8 @@ Result<std::string> configured_model_id(const std::filesystem::path& models_dir,
 // Reads a pipeline row; an Error when it does not exist or its params are malformed.
 Result<Pipeline> load_pipeline(catalog::Db& db, const std::string& name);
 bool pipeline_exists(catalog::Db& db, const std::string& name);
+// The stored version of pipeline `name`, or "" when the catalog has no such pipeline.
+std::string pipeline_version(catalog::Db& db, const std::string& name);
 // Writes (inserts or replaces) a pipeline row with its version. Returns the stored row.
 Pipeline save_pipeline(catalog::Db& db, const std::string& name, const PipelineParams& p);
 // The stored pipeline, or (when absent) `defaults` saved under `name` first. Needs a writable catalog when absent.
