@@ -8,6 +8,7 @@
 #include "core/exit_codes.hpp"
 #include "core/output.hpp"
 #include "core/tool.hpp"
+#include "util/csv.hpp"
 #include "util/text.hpp"
 
 namespace facecat {
@@ -23,17 +24,6 @@ OutputFormat resolve_format(const std::string& flag) {
   if (flag == "table") return OutputFormat::table;
   if (flag == "csv") return OutputFormat::csv;
   throw Fatal("--format must be jsonl, table or csv, got '" + flag + "'", exit_code::usage);
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
 }
 
 namespace {
@@ -148,11 +138,11 @@ void RecordPrinter::add(const json& record) {
   if (fmt_ == OutputFormat::csv) {
     std::string line;
     if (!header_done_) {
-      for (size_t i = 0; i < cols_.size(); ++i) line += (i ? "," : "") + csv_field(cols_[i].header);
+      for (size_t i = 0; i < cols_.size(); ++i) line += (i ? "," : "") + util::csv_field(cols_[i].header);
       line += '\n';
       header_done_ = true;
     }
-    for (size_t i = 0; i < cells.size(); ++i) line += (i ? "," : "") + csv_field(cells[i]);
+    for (size_t i = 0; i < cells.size(); ++i) line += (i ? "," : "") + util::csv_field(cells[i]);
     line += '\n';
     write_stdout(line);
     return;

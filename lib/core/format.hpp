@@ -62,9 +62,6 @@ class RecordPrinter {
   bool finished_ = false;
 };
 
-// RFC 4180 quoting for one CSV field.
-std::string csv_field(const std::string& s);
-
 // One record as a short human line: "event  key=value  key=value"; descriptors and *_b64 fields are left out,
 // long nested values are shortened.
 std::string summary_line(const json& record);

@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "core/format.hpp"
+#include "util/csv.hpp"
 #include "digikam/selection.hpp"
 
 namespace facecat::digikam {
 
-using facecat::csv_field;  // RFC 4180 quoting, shared with --format csv
+using util::csv_field;  // RFC 4180 quoting, shared with --format csv
 // The header line plus one line per face; rows counts the faces.
 std::string faces_csv(const std::vector<ExportImage>& images, size_t* rows = nullptr);
 
