@@ -13,6 +13,8 @@
 #include <map>
 #include <optional>
 #include <spdlog/spdlog.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include "face/chip.hpp"
 #include "face/detector.hpp"
@@ -61,6 +63,12 @@ double ms_since(clk::time_point t) { return std::chrono::duration<double, std::m
 // A reduced JPEG decode may be upscaled by up to 1/kDecodeSlack to reach the detector's scale: a 1/2 decode
 // upscaled 1.2× costs far less than a full decode plus a downscale, and finds the same faces (bench/README.md).
 constexpr double kDecodeSlack = 0.8;
+// The landmark stage decodes each face's box grown by this × its size on each side (at least crop_margin): the
+// aligned chip (padding 0.25) of a face turned by 45° reaches ~0.56 × the size beyond the box.
+constexpr double kRegionMargin = 0.75;
+// describe_stage splits an image's chips over the cores only from this many chips per part on (a batch of 8 per
+// forward pass costs ~15-20% less per chip than one at a time: smaller parts lose more than the second core gains)
+constexpr size_t kMinChipsPerPart = 4;
 
 }  // namespace
 
@@ -69,6 +77,7 @@ struct FaceAnalyzer::Impl {
   // shape_predictor::operator() is const and keeps no state: one 100 MB copy shared by all threads.
   std::shared_ptr<const dlib::shape_predictor> sp;
   std::optional<Encoder> enc;
+  std::vector<Encoder> extra_enc;  // describe_stage's encoders for the other cores (copies of enc, made when needed)
   // DetectParams::detector -> its detector (one instance per analyzer copy)
   std::map<std::string, std::unique_ptr<detail::Detector>> detectors;
   fs::path models_dir;
@@ -189,25 +198,42 @@ Result<const detail::Decoded*> FaceAnalyzer::Impl::decode_stage(detail::Decodes&
   return dec;
 }
 
-// Landmarks, chips, crops and quality figures, from a decode fine enough for the smallest face.
+// Landmarks, chips, crops and quality figures, from a decode fine enough for the smallest face: a whole decode
+// made for detection when one is fine enough, else (JPEG) only the regions around the faces (Decodes::need; issue
+// 14 step 5: no full-resolution decode for a few faces). Faces run in parallel (the predictor is const).
 Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const DetectParams& p, ImageFaces& out,
                                                 std::vector<Chip>& chips) const {
   int lred = out.detect_reduction;
   int smallest = out.faces.front().size;
   for (auto& f : out.faces) smallest = std::min(smallest, f.size);
   while (lred > 1 && smallest / double(lred) < detail::kChipFacePx) lred /= 2;
-  auto dec = decodes.at_most(lred);
-  if (!dec) return dec.error();
-  const cv::Mat& L = (*dec)->bgr;
-  out.landmark_reduction = (*dec)->reduction;
-  const double lx = double(L.cols) / out.width, ly = double(L.rows) / out.height;  // full -> L
-  dlib::cv_image<dlib::bgr_pixel> limg(L);
-  for (auto& f : out.faces) {
+  // what each face needs around its box: the chip of a face turned by up to ~45° and the crop
+  const double margin = std::max(kRegionMargin, p.crop_margin);
+  std::vector<cv::Rect> regions;
+  for (const auto& f : out.faces) {
+    const double m = margin * f.size;
+    const int x0 = int(std::floor(f.box.left - m)), y0 = int(std::floor(f.box.top - m));
+    regions.emplace_back(x0, y0, int(std::ceil(f.box.right + m)) - x0, int(std::ceil(f.box.bottom + m)) - y0);
+  }
+  FACECAT_TRY(decodes.need(lred, regions, out.width, out.height));
+  std::vector<detail::Decodes::View> views;
+  for (const auto& r : regions) {
+    auto v = decodes.view(lred, r);
+    if (!v) return v.error();
+    views.push_back(*v);
+    out.landmark_reduction = std::max(out.landmark_reduction, v->reduction);
+  }
+  if (p.landmarks) chips.resize(out.faces.size());
+  tbb::parallel_for(size_t(0), out.faces.size(), [&](size_t i) {
+    Face& f = out.faces[i];
+    const auto& v = views[i];
+    const cv::Mat& L = v.img;
+    const double lx = v.sx, ly = v.sy;  // full -> L: x * lx - v.ox
     if (p.keep_crops) {
       const double m = p.crop_margin * f.size;
-      cv::Rect cr(int(std::floor((f.box.left - m) * lx)), int(std::floor((f.box.top - m) * ly)), 0, 0);
-      cr.width = int(std::ceil((f.box.right + m) * lx)) - cr.x;
-      cr.height = int(std::ceil((f.box.bottom + m) * ly)) - cr.y;
+      cv::Rect cr(int(std::floor((f.box.left - m) * lx - v.ox)), int(std::floor((f.box.top - m) * ly - v.oy)), 0, 0);
+      cr.width = int(std::ceil((f.box.right + m) * lx - v.ox)) - cr.x;
+      cr.height = int(std::ceil((f.box.bottom + m) * ly - v.oy)) - cr.y;
       cr &= cv::Rect(0, 0, L.cols, L.rows);
       if (cr.width > 0 && cr.height > 0) {
         cv::Mat c = L(cr);
@@ -223,25 +249,52 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
           f.crop_jpeg.assign(reinterpret_cast<const char*>(buf.data()), buf.size());
       }
     }
-    if (!p.landmarks) continue;
-    dlib::rectangle rr(long(std::lround(f.box.left * lx)), long(std::lround(f.box.top * ly)),
-                       long(std::lround(f.box.right * lx)) - 1, long(std::lround(f.box.bottom * ly)) - 1);
+    if (!p.landmarks) return;
+    dlib::cv_image<dlib::bgr_pixel> limg(L);
+    dlib::rectangle rr(long(std::lround(f.box.left * lx - v.ox)), long(std::lround(f.box.top * ly - v.oy)),
+                       long(std::lround(f.box.right * lx - v.ox)) - 1, long(std::lround(f.box.bottom * ly - v.oy)) - 1);
     dlib::full_object_detection sh = (*sp)(limg, rr);
     f.landmarks.reserve(sh.num_parts());
-    for (unsigned long i = 0; i < sh.num_parts(); ++i)
-      f.landmarks.push_back({float(sh.part(i).x() / lx), float(sh.part(i).y() / ly)});
+    for (unsigned long k = 0; k < sh.num_parts(); ++k)
+      f.landmarks.push_back({float((sh.part(k).x() + v.ox) / lx), float((sh.part(k).y() + v.oy) / ly)});
     f.frontalness = frontalness_of(f.landmarks);
-    chips.push_back(extract_chip(limg, sh, p.chip_size, p.chip_padding, &f.blur));
-  }
+    chips[i] = extract_chip(limg, sh, p.chip_size, p.chip_padding, &f.blur);
+  });
   return {};
 }
 
+// Descriptors in batches (Encoder::describe: 8 chips per forward pass) on every core the task arena has: an image
+// with many faces is split into up to that many parts, each on an encoder of its own (issue 14 step 6). In
+// facecat-detect's pipeline the other worker is usually busy with its own file, and the parts then run one after
+// the other on this thread.
 Result<void> FaceAnalyzer::Impl::describe_stage(const DetectParams& p, std::vector<Chip>& chips, ImageFaces& out) {
   if (!p.landmarks || !p.describe || !enc || chips.empty()) return {};
-  auto d = enc->describe(chips);
-  if (!d) return d.error();
+  const size_t n = chips.size();
+  const size_t parts = std::min<size_t>(size_t(std::max(1, tbb::this_task_arena::max_concurrency())),
+                                        n / kMinChipsPerPart);
+  std::vector<Descriptor> all;
+  if (parts <= 1) {
+    auto d = enc->describe(chips);
+    if (!d) return d.error();
+    all = std::move(*d);
+  } else {
+    while (extra_enc.size() + 1 < parts) extra_enc.push_back(*enc);  // kept for the next images
+    std::vector<Result<std::vector<Descriptor>>> got(parts, Result<std::vector<Descriptor>>(std::vector<Descriptor>{}));
+    tbb::parallel_for(size_t(0), parts, [&](size_t k) {
+      const size_t a = n * k / parts, b = n * (k + 1) / parts;
+      std::vector<Chip> mine(std::make_move_iterator(chips.begin() + long(a)),
+                             std::make_move_iterator(chips.begin() + long(b)));
+      Encoder& e = k == 0 ? *enc : extra_enc[k - 1];
+      got[k] = e.describe(mine);
+      std::move(mine.begin(), mine.end(), chips.begin() + long(a));  // the chips stay for keep_chips
+    });
+    for (auto& g : got) {
+      if (!g) return g.error();
+      all.insert(all.end(), g->begin(), g->end());
+    }
+  }
   for (size_t i = 0; i < out.faces.size(); ++i) {
-    out.faces[i].descriptor = (*d)[i];
+    out.faces[i].descriptor = all[i];
     out.faces[i].has_descriptor = true;
   }
   out.model_id = enc->model_id();

@@ -35,19 +35,44 @@ struct Found {
   bool hog_box = true; // false: a CNN face that HOG did not confirm, its box mapped onto HOG's geometry
 };
 
-// The decodes of one image, shared by the stages so that no reduction is decoded twice.
+// The decodes of one image, shared by the stages so that no reduction is decoded twice (decodes.cpp).
 class Decodes {
  public:
   Decodes(const std::string& bytes, const ImageHeader& hdr) : bytes_(bytes), hdr_(hdr) {}
   // The coarsest decode made so far whose reduction is at most `want` (1, 2, 4, 8), else a new decode at `want`.
   // Pointers stay valid until clear().
   Result<const Decoded*> at_most(int want);
-  void clear() { v_.clear(); }
+
+  // Makes the pixels of `rects` (full-resolution display-frame pixels) available at a reduction of at most `want`
+  // for view(): from a whole decode made before when there is one; else, for a JPEG, one pass that decodes only
+  // the rects not yet covered (decode_jpeg_regions: no full-resolution decode for a few faces); else a whole decode.
+  // full_width × full_height is the displayed frame (from the detection decode).
+  Result<void> need(int want, const std::vector<cv::Rect>& rects, int full_width, int full_height);
+  // The pixels around full-resolution rect r at a reduction of at most `want`, after need() covered r.
+  // Const: safe to call from several threads.
+  struct View {
+    cv::Mat img;               // the whole decode or a patch (no copy)
+    double sx = 1, sy = 1;     // img pixels per full-resolution pixel
+    double ox = 0, oy = 0;     // img pixel = full pixel × s − o
+    int reduction = 1;
+  };
+  Result<View> view(int want, const cv::Rect& r) const;
+  void clear() {
+    v_.clear();
+    patches_.clear();
+  }
 
  private:
+  const Decoded* whole(int want) const;
+  Result<void> whole_decode(int want);
+  const Patch* patch(int want, const cv::Rect& r) const;
   const std::string& bytes_;
   const ImageHeader& hdr_;
   std::vector<std::unique_ptr<Decoded>> v_;
+  std::vector<Patch> patches_;
+  cv::Rect full_;         // the displayed frame, full resolution (from need())
+  int orientation_ = 0;  // EXIF orientation for region decodes (0 = not read yet)
+  bool regions_ok_ = true;  // false after a region decode failed: whole decodes from then on
 };
 
 struct DetectInput {

@@ -202,17 +202,29 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
   for (const auto& e : est) smallest = std::min(smallest, e.w());
   int fred = det_reduction;
   while (fred > 1 && smallest / fred < kChipFacePx) fred /= 2;
-  auto fine = decodes.at_most(fred);
-  if (!fine) return fine.error();
-  const cv::Mat& F = (*fine)->bgr;
-  const double gx = double(F.cols) / full_w, gy = double(F.rows) / full_h;  // full -> F
+  // the crops only (Decodes::need: for a JPEG without a fine enough decode, one pass over just these regions)
+  std::vector<cv::Rect> regions;
+  for (const auto& e : est) {
+    const double m = kVerifyMargin * e.w();
+    const int x0 = int(std::floor(e.l - m)), y0 = int(std::floor(e.t - m));
+    regions.emplace_back(x0, y0, int(std::ceil(e.r + m)) - x0, int(std::ceil(e.b + m)) - y0);
+  }
+  FACECAT_TRY(decodes.need(fred, regions, full_w, full_h));
+  std::vector<Decodes::View> views;
+  for (const auto& r : regions) {
+    auto v = decodes.view(fred, r);
+    if (!v) return v.error();
+    views.push_back(*v);
+  }
   std::vector<std::vector<std::pair<DRect, double>>> per(est.size());
   tbb::parallel_for(size_t(0), est.size(), [&](size_t i) {
     const DRect& e = est[i];
+    const cv::Mat& F = views[i].img;
+    const double gx = views[i].sx, gy = views[i].sy, vx = views[i].ox, vy = views[i].oy;  // full -> F: x * g - v
     const double size = e.w(), m = kVerifyMargin * size;
-    cv::Rect cr(int(std::floor((e.l - m) * gx)), int(std::floor((e.t - m) * gy)), 0, 0);
-    cr.width = int(std::ceil((e.r + m) * gx)) - cr.x;
-    cr.height = int(std::ceil((e.b + m) * gy)) - cr.y;
+    cv::Rect cr(int(std::floor((e.l - m) * gx - vx)), int(std::floor((e.t - m) * gy - vy)), 0, 0);
+    cr.width = int(std::ceil((e.r + m) * gx - vx)) - cr.x;
+    cr.height = int(std::ceil((e.b + m) * gy - vy)) - cr.y;
     cr &= cv::Rect(0, 0, F.cols, F.rows);
     if (cr.width < 8 || cr.height < 8) return;
     cv::Mat G, R;
@@ -227,7 +239,7 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
     cv::resize(G, R, cv::Size(rw, rh), 0, 0, k < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
     auto dets = detect_levels(hog, R, cr.width / gx, cr.height / gy, adjust + (extra_adjust ? (*extra_adjust)[i] : 0.0),
                               kVerifyLevels);
-    const double ox = cr.x / gx, oy = cr.y / gy, ecx = e.cx(), ecy = e.cy();
+    const double ox = (cr.x + vx) / gx, oy = (cr.y + vy) / gy, ecx = e.cx(), ecy = e.cy();
     for (auto& [r, sc] : dets) {
       DRect q{r.l + ox, r.t + oy, r.r + ox, r.b + oy};
       // the face the proposal is about: its centre near the predicted one
@@ -245,17 +257,6 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
         if (std::abs(q.cx() - est[i].cx()) < 0.5 * est[i].w() && std::abs(q.cy() - est[i].cy()) < 0.5 * est[i].w())
           (*confirmed)[i] = true;
   return kept;
-}
-
-Result<const Decoded*> Decodes::at_most(int want) {
-  const Decoded* best = nullptr;
-  for (const auto& d : v_)
-    if (d->reduction <= want && (!best || d->reduction > best->reduction)) best = d.get();
-  if (best) return best;
-  auto d = decode_image(bytes_, hdr_, want);
-  if (!d) return d.error();
-  v_.push_back(std::make_unique<Decoded>(std::move(*d)));
-  return v_.back().get();
 }
 
 }  // namespace facecat::face::detail

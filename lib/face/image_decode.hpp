@@ -20,6 +20,25 @@ struct Decoded {
 // decoded in full and ignore it: reduction is then 1 in the result).
 Result<Decoded> decode_image(const std::string& bytes, const ImageHeader& h, int reduction);
 
+// A decoded region of the displayed frame (decode_jpeg_regions).
+struct Patch {
+  cv::Mat bgr;            // display frame (EXIF orientation applied), at 1/reduction
+  int x0 = 0, y0 = 0;     // bgr's top-left pixel in the reduced display frame
+  double sx = 1, sy = 1;  // reduced display pixels per full-resolution pixel
+  int reduction = 1;
+};
+
+// The JPEG's EXIF orientation (1..8; 1 when absent or unreadable), read with libexif.
+int jpeg_exif_orientation(const std::string& bytes);
+
+// Decodes only the regions `rects` (full-resolution display-frame pixels, clipped to the frame) of a JPEG at
+// 1/reduction, in one pass over the file (jpeg_crop_scanline / jpeg_skip_scanlines: rows outside every region are
+// entropy-decoded only). Overlapping regions are merged: every rect lies inside one returned patch. The frame is
+// full_width × full_height (the displayed size) and `orientation` the EXIF orientation the decoder applies. An
+// Error for CMYK or otherwise unusual JPEGs (callers then decode the whole image).
+Result<std::vector<Patch>> decode_jpeg_regions(const std::string& bytes, int orientation, int reduction,
+                                               int full_width, int full_height, const std::vector<cv::Rect>& rects);
+
 // The JPEG's main image has an EOI marker after its scan data (false: truncated).
 bool jpeg_looks_complete(std::string_view bytes);
 

@@ -26,9 +26,17 @@ float iou(const UfDetection& a, const UfDetection& b) {
 }
 }  // namespace
 
+// OpenCV DNN sizes every layer's buffers for the input shape at the first forward pass and re-sizes them whenever
+// the shape changes: alternating between the levels of one image (1600x1216, 320x256, 64x64 for a 12-MP photo)
+// cost 80-130 ms per image at the first level. So each input shape gets its own network, kept while it is one of
+// the kMaxShapes most recently used (a folder of photos needs one shape per orientation and level).
+constexpr size_t kMaxShapes = 4;
+constexpr double kMaxCachedPixels = 6e6;  // inputs of the cached networks together, beyond the one in use
+
 struct UltraFace::Impl {
   std::shared_ptr<const std::vector<uchar>> bytes;
-  cv::dnn::Net net;
+  cv::dnn::Net net;  // the first one read (checks the model; used for the first shape)
+  std::vector<std::pair<cv::Size, cv::dnn::Net>> by_shape;  // most recently used first
   static Result<cv::dnn::Net> read(const std::vector<uchar>& b) {
     try {
       cv::dnn::Net n = cv::dnn::readNetFromONNX(b);
@@ -38,6 +46,31 @@ struct UltraFace::Impl {
     } catch (const cv::Exception& e) {
       return make_error(std::string("cannot load UltraFace in OpenCV DNN: ") + e.what());
     }
+  }
+  Result<cv::dnn::Net*> for_shape(cv::Size sz) {
+    for (size_t i = 0; i < by_shape.size(); ++i)
+      if (by_shape[i].first == sz) {
+        std::rotate(by_shape.begin(), by_shape.begin() + long(i), by_shape.begin() + long(i) + 1);
+        return &by_shape.front().second;
+      }
+    cv::dnn::Net n;
+    if (!net.empty()) {
+      n = net;  // the network read at load time serves the first shape
+      net = cv::dnn::Net();
+    } else {
+      auto r = read(*bytes);
+      if (!r) return r.error();
+      n = *r;
+    }
+    by_shape.insert(by_shape.begin(), {sz, n});
+    double px = 0;
+    size_t keep = 1;
+    for (; keep < by_shape.size() && keep < kMaxShapes; ++keep) {
+      px += double(by_shape[keep].first.area());
+      if (px > kMaxCachedPixels) break;
+    }
+    by_shape.resize(keep);
+    return &by_shape.front().second;
   }
 };
 
@@ -82,8 +115,10 @@ Result<std::vector<UfDetection>> UltraFace::detect_raw(const cv::Mat& bgr, float
   try {
     cv::Mat blob = cv::dnn::blobFromImage(in, 1.0 / 128, cv::Size(), cv::Scalar(127, 127, 127), /*swapRB=*/true,
                                           /*crop=*/false, CV_32F);
-    impl_->net.setInput(blob);
-    impl_->net.forward(outs, impl_->net.getUnconnectedOutLayersNames());
+    auto net = impl_->for_shape(cv::Size(W, H));
+    if (!net) return net.error();
+    (*net)->setInput(blob);
+    (*net)->forward(outs, (*net)->getUnconnectedOutLayersNames());
   } catch (const cv::Exception& e) {
     return make_error(std::string("UltraFace failed: ") + e.what());
   }

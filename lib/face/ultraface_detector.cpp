@@ -113,6 +113,9 @@ class UltraFaceDetector final : public Detector {
     spdlog::debug("ultraface: net {:.1f} ms ({}x{} first level), HOG confirmation of {} proposals {:.1f} ms",
                   ms(t_confirm - t_net).count(), scan_w, scan_h, est.size(),
                   ms(std::chrono::steady_clock::now() - t_confirm).count());
+    for (size_t i = 0; i < est.size(); ++i)
+      spdlog::debug("ultraface: proposal {:.0f} {:.0f} size {:.0f} score {:.3f}: {}", est[i].box.l, est[i].box.t,
+                    est[i].box.w(), est[i].score, confirmed[i] ? "confirmed" : "not confirmed");
     for (auto& [r, s] : *kept) out.faces.push_back({r, s, true});
     for (size_t i = 0; i < est.size(); ++i)
       if (!confirmed[i] && est[i].score >= kUfKeep && est[i].box.w() >= in.min_face) {
