@@ -63,9 +63,6 @@ double ms_since(clk::time_point t) { return std::chrono::duration<double, std::m
 // A reduced JPEG decode may be upscaled by up to 1/kDecodeSlack to reach the detector's scale: a 1/2 decode
 // upscaled 1.2× costs far less than a full decode plus a downscale, and finds the same faces (bench/README.md).
 constexpr double kDecodeSlack = 0.8;
-// The landmark stage decodes each face's box grown by this × its size on each side (at least crop_margin): the
-// aligned chip (padding 0.25) of a face turned by 45° reaches ~0.56 × the size beyond the box.
-constexpr double kRegionMargin = 0.75;
 // describe_stage splits an image's chips over the cores only from this many chips per part on (a batch of 8 per
 // forward pass costs ~15-20% less per chip than one at a time: smaller parts lose more than the second core gains)
 constexpr size_t kMinChipsPerPart = 4;
@@ -207,8 +204,8 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
   int smallest = out.faces.front().size;
   for (auto& f : out.faces) smallest = std::min(smallest, f.size);
   while (lred > 1 && smallest / double(lred) < detail::kChipFacePx) lred /= 2;
-  // what each face needs around its box: the chip of a face turned by up to ~45° and the crop
-  const double margin = std::max(kRegionMargin, p.crop_margin);
+  const size_t n = out.faces.size();
+  const double margin = std::max(detail::kRegionMargin, p.crop_margin);
   std::vector<cv::Rect> regions;
   for (const auto& f : out.faces) {
     const double m = margin * f.size;
@@ -223,8 +220,9 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
     views.push_back(*v);
     out.landmark_reduction = std::max(out.landmark_reduction, v->reduction);
   }
-  if (p.landmarks) chips.resize(out.faces.size());
-  tbb::parallel_for(size_t(0), out.faces.size(), [&](size_t i) {
+  // crops and landmarks (shape: in the face's view's pixels)
+  std::vector<dlib::full_object_detection> shapes(n);
+  tbb::parallel_for(size_t(0), n, [&](size_t i) {
     Face& f = out.faces[i];
     const auto& v = views[i];
     const cv::Mat& L = v.img;
@@ -253,12 +251,50 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
     dlib::cv_image<dlib::bgr_pixel> limg(L);
     dlib::rectangle rr(long(std::lround(f.box.left * lx - v.ox)), long(std::lround(f.box.top * ly - v.oy)),
                        long(std::lround(f.box.right * lx - v.ox)) - 1, long(std::lround(f.box.bottom * ly - v.oy)) - 1);
-    dlib::full_object_detection sh = (*sp)(limg, rr);
-    f.landmarks.reserve(sh.num_parts());
-    for (unsigned long k = 0; k < sh.num_parts(); ++k)
-      f.landmarks.push_back({float((sh.part(k).x() + v.ox) / lx), float((sh.part(k).y() + v.oy) / ly)});
+    shapes[i] = (*sp)(limg, rr);
+    f.landmarks.reserve(shapes[i].num_parts());
+    for (unsigned long k = 0; k < shapes[i].num_parts(); ++k)
+      f.landmarks.push_back({float((shapes[i].part(k).x() + v.ox) / lx), float((shapes[i].part(k).y() + v.oy) / ly)});
     f.frontalness = frontalness_of(f.landmarks);
-    chips[i] = extract_chip(limg, sh, p.chip_size, p.chip_padding, &f.blur);
+  });
+  if (!p.landmarks) return {};
+  // the chips: a turned face's chip may reach beyond its region; those regions are decoded in a second pass
+  std::vector<size_t> wider;
+  std::vector<cv::Rect> wider_rects;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& v = views[i];
+    const auto cd = dlib::get_face_chip_details(shapes[i], unsigned(p.chip_size), p.chip_padding);
+    const dlib::dpoint c = dlib::center(cd.rect);
+    const double hw = cd.rect.width() / 2 + 2, hh = cd.rect.height() / 2 + 2;  // + bilinear neighbours
+    const double ca = std::abs(std::cos(cd.angle)), sa = std::abs(std::sin(cd.angle));
+    const double ex = hw * ca + hh * sa, ey = hw * sa + hh * ca;  // half extent of the turned chip, view pixels
+    const cv::Rect need_v(int(std::floor(c.x() - ex)), int(std::floor(c.y() - ey)), int(std::ceil(2 * ex)) + 1,
+                          int(std::ceil(2 * ey)) + 1);
+    const cv::Rect frame_v(int(std::lround(-v.ox)), int(std::lround(-v.oy)), int(std::lround(out.width * v.sx)),
+                           int(std::lround(out.height * v.sy)));
+    const cv::Rect in_frame = need_v & frame_v;
+    if ((in_frame & cv::Rect(0, 0, v.img.cols, v.img.rows)) == in_frame) continue;
+    wider.push_back(i);  // in full-resolution pixels:
+    const int x0 = int(std::floor((need_v.x + v.ox) / v.sx)), y0 = int(std::floor((need_v.y + v.oy) / v.sy));
+    wider_rects.emplace_back(x0, y0, int(std::ceil((need_v.br().x + v.ox) / v.sx)) - x0 + 1,
+                             int(std::ceil((need_v.br().y + v.oy) / v.sy)) - y0 + 1);
+  }
+  if (!wider.empty()) {
+    FACECAT_TRY(decodes.need(lred, wider_rects, out.width, out.height));
+    for (size_t k = 0; k < wider.size(); ++k) {
+      auto v = decodes.view(lred, wider_rects[k]);
+      if (!v) return v.error();
+      const size_t i = wider[k];
+      const dlib::point shift(std::lround(views[i].ox - v->ox), std::lround(views[i].oy - v->oy));
+      for (unsigned long q = 0; q < shapes[i].num_parts(); ++q) shapes[i].part(q) += shift;
+      shapes[i].get_rect() = dlib::translate_rect(shapes[i].get_rect(), shift);
+      views[i] = *v;
+    }
+  }
+  chips.resize(n);
+  tbb::parallel_for(size_t(0), n, [&](size_t i) {
+    dlib::cv_image<dlib::bgr_pixel> limg(views[i].img);
+    chips[i] = extract_chip(limg, shapes[i], p.chip_size, p.chip_padding, &out.faces[i].blur);
   });
   return {};
 }
@@ -317,7 +353,7 @@ Result<ImageFaces> FaceAnalyzer::analyze_bytes(const std::string& bytes, const D
   out.detect_scale = (*detector)->scale(min_face, p);
 
   // --- decode ------------------------------------------------------------------------------------------------------
-  detail::Decodes decodes(bytes, *hdr);
+  detail::Decodes decodes(bytes, *hdr, p.region_decode);
   auto dec = Impl::decode_stage(decodes, *hdr, out.detect_scale, p, out);
   if (!dec) return dec.error();
   out.decode_ms = ms_since(t0);

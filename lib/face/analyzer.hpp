@@ -29,6 +29,9 @@ struct DetectParams {
   double chip_padding = 0.25;
   double crop_margin = 0.3;    // crop = box grown by this fraction of its size on each side
   bool reduced_decode = true;  // JPEG: decode at 1/2, 1/4 or 1/8 when min_face allows it
+  // JPEG: decode only the regions around faces when the later stages need a finer decode than detection made
+  // (the same pixels; false: whole decodes, for tests that compare the two)
+  bool region_decode = true;
   bool keep_crops = false;     // fill Face::crop_jpeg (for write_crop)
   bool keep_chips = false;     // keep Face::chip (for write_chip)
   int crop_max_side = 1024;    // crops larger than this are scaled down

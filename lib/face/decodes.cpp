@@ -1,5 +1,6 @@
 // Decodes: the decodes of one image that the analysis stages share (detector.hpp).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <spdlog/spdlog.h>
 
@@ -69,13 +70,21 @@ Result<void> Decodes::need(int want, const std::vector<cv::Rect>& rects, int ful
     if (c.area() > 0 && !patch(want, c)) missing.push_back(c);
   }
   if (missing.empty()) return {};
+  const auto t0 = std::chrono::steady_clock::now();
   auto got = decode_jpeg_regions(bytes_, orientation_, want, full_width, full_height, missing);
   if (!got) {
     spdlog::debug("{}; whole decodes", got.error().message);
     regions_ok_ = false;
     return whole_decode(want);
   }
-  for (auto& p : *got) patches_.push_back(std::move(p));
+  double px = 0;
+  for (auto& p : *got) {
+    px += double(p.bgr.total());
+    patches_.push_back(std::move(p));
+  }
+  spdlog::debug("region decode at 1/{}: {} of {} region(s) missing, {} patch(es), {:.2f} Mpx, {:.1f} ms", want,
+                missing.size(), rects.size(), got->size(), px / 1e6,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   return {};
 }
 

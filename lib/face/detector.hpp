@@ -20,6 +20,15 @@ namespace facecat::face::detail {
 // A face is described from a decode where it is at least this many pixels (a 150 px chip with padding 0.25 is
 // then made without upsampling).
 constexpr double kChipFacePx = 100.0;
+// The landmark stage decodes each face's box grown by this × its size on each side (at least crop_margin): the
+// landmark model reads pixels around its landmarks, up to ~0.4 × the box beyond it (found by the test that
+// compares region and whole decodes on turned faces; 0.3 was not enough). A chip (padding 0.25) of a turned face
+// may reach further: the stage then decodes what that chip covers in a second pass.
+constexpr double kRegionMargin = 0.5;
+// confirm_with_hog decodes this much around each predicted box (its HOG crop needs kVerifyMargin = 0.5): enough
+// for the landmark stage's region of the HOG box it confirms, so that one pass over the JPEG serves both (on the
+// bench photo 0.75 left 5 of 24 faces to a second pass, 1.0 none).
+constexpr double kConfirmDecodeMargin = 1.0;
 
 struct DRect {
   double l = 0, t = 0, r = 0, b = 0;
@@ -38,7 +47,8 @@ struct Found {
 // The decodes of one image, shared by the stages so that no reduction is decoded twice (decodes.cpp).
 class Decodes {
  public:
-  Decodes(const std::string& bytes, const ImageHeader& hdr) : bytes_(bytes), hdr_(hdr) {}
+  Decodes(const std::string& bytes, const ImageHeader& hdr, bool regions = true)
+      : bytes_(bytes), hdr_(hdr), regions_ok_(regions) {}
   // The coarsest decode made so far whose reduction is at most `want` (1, 2, 4, 8), else a new decode at `want`.
   // Pointers stay valid until clear().
   Result<const Decoded*> at_most(int want);
@@ -72,7 +82,7 @@ class Decodes {
   std::vector<Patch> patches_;
   cv::Rect full_;         // the displayed frame, full resolution (from need())
   int orientation_ = 0;  // EXIF orientation for region decodes (0 = not read yet)
-  bool regions_ok_ = true;  // false after a region decode failed: whole decodes from then on
+  bool regions_ok_ = true;  // false: whole decodes (asked for, or after a region decode failed)
 };
 
 struct DetectInput {

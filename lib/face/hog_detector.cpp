@@ -205,7 +205,7 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
   // the crops only (Decodes::need: for a JPEG without a fine enough decode, one pass over just these regions)
   std::vector<cv::Rect> regions;
   for (const auto& e : est) {
-    const double m = kVerifyMargin * e.w();
+    const double m = kConfirmDecodeMargin * e.w();
     const int x0 = int(std::floor(e.l - m)), y0 = int(std::floor(e.t - m));
     regions.emplace_back(x0, y0, int(std::ceil(e.r + m)) - x0, int(std::ceil(e.b + m)) - y0);
   }

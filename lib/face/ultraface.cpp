@@ -30,13 +30,29 @@ float iou(const UfDetection& a, const UfDetection& b) {
 // the shape changes: alternating between the levels of one image (1600x1216, 320x256, 64x64 for a 12-MP photo)
 // cost 80-130 ms per image at the first level. So each input shape gets its own network, kept while it is one of
 // the kMaxShapes most recently used (a folder of photos needs one shape per orientation and level).
+// A network's buffers take ~85 bytes per input pixel (128 MB at 1600x960): a network for an input over kBigInput
+// pixels is kept after an image only when the image before used that shape too (a folder of same-size photos),
+// so that one large photo does not hold them through the later stages (the peak RSS of bench-detect-big).
 constexpr size_t kMaxShapes = 4;
 constexpr double kMaxCachedPixels = 6e6;  // inputs of the cached networks together, beyond the one in use
+constexpr int kBigInput = 1 << 20;
 
 struct UltraFace::Impl {
   std::shared_ptr<const std::vector<uchar>> bytes;
   cv::dnn::Net net;  // the first one read (checks the model; used for the first shape)
   std::vector<std::pair<cv::Size, cv::dnn::Net>> by_shape;  // most recently used first
+  std::vector<cv::Size> used_now, used_before;  // shapes of this image and of the one before
+  void end_image() {
+    by_shape.erase(std::remove_if(by_shape.begin(), by_shape.end(),
+                                  [&](const auto& e) {
+                                    return e.first.area() > kBigInput &&
+                                           std::find(used_before.begin(), used_before.end(), e.first) ==
+                                               used_before.end();
+                                  }),
+                   by_shape.end());
+    used_before.swap(used_now);
+    used_now.clear();
+  }
   static Result<cv::dnn::Net> read(const std::vector<uchar>& b) {
     try {
       cv::dnn::Net n = cv::dnn::readNetFromONNX(b);
@@ -48,6 +64,7 @@ struct UltraFace::Impl {
     }
   }
   Result<cv::dnn::Net*> for_shape(cv::Size sz) {
+    used_now.push_back(sz);
     for (size_t i = 0; i < by_shape.size(); ++i)
       if (by_shape[i].first == sz) {
         std::rotate(by_shape.begin(), by_shape.begin() + long(i), by_shape.begin() + long(i) + 1);
@@ -166,6 +183,8 @@ Result<std::vector<UfDetection>> UltraFace::detect(const cv::Mat& bgr, float min
     if (std::none_of(out.begin(), out.end(), [&](const UfDetection& k) { return iou(k, d) > kIou; })) out.push_back(d);
   return out;
 }
+
+void UltraFace::end_image() { impl_->end_image(); }
 
 fs::path ultraface_model_path(const fs::path& models_dir) { return models_dir / "ultraface" / "rfb320-cut.onnx"; }
 fs::path ultraface_shipped_path(const fs::path& models_dir) { return models_dir / "ultraface" / "fr_detect.onnx"; }

@@ -34,6 +34,8 @@ class UltraFace {
 
   // Faces in a BGR image of any size (one forward pass over the whole image), after NMS, best first.
   Result<std::vector<UfDetection>> detect(const cv::Mat& bgr, float min_score);
+  // After the last detect() of an image: frees the buffers of large inputs that the image before did not use too.
+  void end_image();
   // Faces before NMS with score > min_score (for tests that compare the decoding with the shipped model).
   Result<std::vector<UfDetection>> detect_raw(const cv::Mat& bgr, float min_score);
 

@@ -92,6 +92,7 @@ class UltraFaceDetector final : public Detector {
       cv::resize(S, next, cv::Size(w, h), 0, 0, cv::INTER_AREA);
       S = next;
     }
+    net_.end_image();
     out.proposals = int(est.size());
     const auto t_confirm = std::chrono::steady_clock::now();
     if (!confirm_) {

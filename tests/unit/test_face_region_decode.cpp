@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "face/descriptor.hpp"
 #include "face/image.hpp"
 #include "face/image_decode.hpp"
 #include "face_test_util.hpp"
@@ -131,5 +132,60 @@ TEST_CASE("region decode: CMYK JPEGs are refused (the pipeline then decodes the 
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto r = face::detail::decode_jpeg_regions(bytes_of(f), 1, 1, 100, 100, {{0, 0, 10, 10}});
   CHECK_FALSE(r);
+  fs::remove_all(region_tmp());
+}
+
+TEST_CASE("region decode: the pipeline gives the same faces and descriptors as with whole decodes", "[face]") {
+  test::require_face_data();
+  // A 4000x3000 photo with upright and turned faces (0, 15, -25 and 35 degrees), one at the bottom edge. With
+  // min_face 250 detection runs on a 1/4 (hog) or 1/8 (ultraface) decode and the landmark stage needs 1/2: the
+  // regions, and for the turned faces the second pass for chips that reach beyond a face's region.
+  cv::Mat src = cv::imread((test::faces_dir() / "face_recognition/obama/obama.jpg").string());
+  REQUIRE_FALSE(src.empty());
+  cv::Mat canvas(3000, 4000, CV_8UC3, cv::Scalar(90, 110, 120));
+  const std::vector<std::pair<cv::Point, double>> at = {{{300, 300}, 0}, {{1700, 400}, 15}, {{2900, 1200}, -25},
+                                                        {{600, 1700}, 35}, {{2000, 2300}, 0}};
+  for (const auto& [p, deg] : at) {
+    cv::Mat big, turned;
+    cv::resize(src, big, cv::Size(), 1.3, 1.3, cv::INTER_LINEAR);
+    const cv::Mat rot = cv::getRotationMatrix2D(cv::Point2f(big.cols / 2.0f, big.rows / 2.0f), deg, 1.0);
+    cv::warpAffine(big, turned, rot, big.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    const cv::Rect dst = cv::Rect(p.x, p.y, turned.cols, turned.rows) & cv::Rect(0, 0, canvas.cols, canvas.rows);
+    turned(cv::Rect(0, 0, dst.width, dst.height)).copyTo(canvas(dst));
+  }
+  const fs::path f = region_tmp() / "turned.jpg";
+  REQUIRE(cv::imwrite(f.string(), canvas, {cv::IMWRITE_JPEG_QUALITY, 92}));
+  std::vector<std::string> detectors = {"hog"};
+  if (fs::is_regular_file(test::models_dir() / "ultraface/rfb320-cut.onnx")) detectors.push_back("ultraface");
+  for (const auto& det : detectors) {
+    INFO("detector " << det);
+    face::DetectParams p;
+    p.detector = det;
+    p.min_face = 250;
+    p.keep_crops = true;
+    auto regions = test::analyzer().analyze(f, p);
+    p.region_decode = false;
+    auto whole = test::analyzer().analyze(f, p);
+    REQUIRE(regions);
+    REQUIRE(whole);
+    CHECK(regions->landmark_reduction == 2);
+    REQUIRE(regions->faces.size() >= 4);  // the 35-degree face may be beyond HOG
+    REQUIRE(regions->faces.size() == whole->faces.size());
+    for (size_t i = 0; i < whole->faces.size(); ++i) {
+      const auto &a = regions->faces[i], &b = whole->faces[i];
+      INFO("face " << i << " at " << b.box.left << "," << b.box.top << " size " << b.size);
+      CHECK(a.box.left == b.box.left);
+      CHECK(a.box.top == b.box.top);
+      CHECK(a.box.right == b.box.right);
+      CHECK(a.landmarks.size() == b.landmarks.size());
+      for (size_t k = 0; k < std::min(a.landmarks.size(), b.landmarks.size()); ++k) {
+        CHECK(std::abs(a.landmarks[k].x - b.landmarks[k].x) < 1e-3f);
+        CHECK(std::abs(a.landmarks[k].y - b.landmarks[k].y) < 1e-3f);
+      }
+      CHECK(face::descriptor_distance(a.descriptor, b.descriptor) < 1e-6f);
+      CHECK(a.blur == b.blur);
+      CHECK(a.crop_jpeg == b.crop_jpeg);
+    }
+  }
   fs::remove_all(region_tmp());
 }
