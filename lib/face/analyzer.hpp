@@ -42,7 +42,7 @@ struct DetectParams {
   // landmark model expects). The same faces as "hog" on the test photos (a few boxes one pyramid step apart), for
   // 1.1x less CPU on a 6000x3376 photo and 1.6x less on 12-MP photos (bench/README.md).
   // "ultraface": UltraFace RFB-320 (a small CNN, OpenCV DNN) over the whole image at a coarse scale (the smallest
-  // face at 32 px); HOG confirms each face on a small crop (HOG's boxes for the landmark model). Keeping faces HOG
+  // face at 28 px); HOG confirms each face on a small crop (HOG's boxes for the landmark model). Keeping faces HOG
   // cannot confirm (Face::hog_box false) is built but off: too many false ones (ultraface_detector.cpp).
   // lib/face/detector.hpp lists the detectors.
   std::string detector = "hog";
