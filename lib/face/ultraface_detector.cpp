@@ -59,9 +59,9 @@ class UltraFaceDetector final : public Detector {
     if (std::abs(s_rel - 1.0) > 1e-6)
       cv::resize(D, S, cv::Size(scan_w, scan_h), 0, 0, s_rel < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
     const auto t_net = std::chrono::steady_clock::now();
-    struct Est { DRect box; float score; };
+    struct Est { DRect box; float score; int level; bool edge; };
     std::vector<Est> est;
-    for (;;) {
+    for (int level = 0;; ++level) {
       auto dets = net_.detect(S, kUfScore);
       if (!dets) return dets.error();
       const double kx = double(in.full_width) / S.cols, ky = double(in.full_height) / S.rows;  // S -> full
@@ -73,17 +73,19 @@ class UltraFaceDetector final : public Detector {
         spdlog::debug("ultraface {:.0f} {:.0f} {:.0f} {:.0f} score {:.3f} predicted size {:.0f}", d.left * kx,
                       d.top * ky, d.right * kx, d.bottom * ky, d.score, size);
         const DRect r{cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2};
+        // the CNN's box touches the image's edge: a face cut by it (or not a face: half faces, shoulders)
+        const bool edge = d.left <= 1 || d.top <= 1 || d.right >= S.cols - 1 || d.bottom >= S.rows - 1;
         bool dup = false;  // a face seen on two levels: the surer one
         for (auto& e : est) {
           const double es = e.box.w();
           if (std::abs(e.box.cx() - cx) < 0.3 * es && std::abs(e.box.cy() - cy) < 0.3 * es && size < 1.5 * es &&
               es < 1.5 * size) {
-            if (d.score > e.score) e = {r, d.score};
+            if (d.score > e.score) e = {r, d.score, level, edge};
             dup = true;
             break;
           }
         }
-        if (!dup) est.push_back({r, d.score});
+        if (!dup) est.push_back({r, d.score, level, edge});
       }
       // the next level: faces kUfMaxFace / kUfMinFace times larger at the same net size
       if (std::max(S.cols, S.rows) <= kUfMaxFace) break;
@@ -117,8 +119,9 @@ class UltraFaceDetector final : public Detector {
                   ms(t_confirm - t_net).count(), scan_w, scan_h, est.size(),
                   ms(std::chrono::steady_clock::now() - t_confirm).count());
     for (size_t i = 0; i < est.size(); ++i)
-      spdlog::debug("ultraface: proposal {:.0f} {:.0f} size {:.0f} score {:.3f}: {}", est[i].box.l, est[i].box.t,
-                    est[i].box.w(), est[i].score, confirmed[i] ? "confirmed" : "not confirmed");
+      spdlog::debug("ultraface: proposal {:.0f} {:.0f} size {:.0f} score {:.3f} level {}{}: {}", est[i].box.l,
+                    est[i].box.t, est[i].box.w(), est[i].score, est[i].level, est[i].edge ? " at the edge" : "",
+                    confirmed[i] ? "confirmed" : "not confirmed");
     for (auto& [r, s] : *kept) out.faces.push_back({r, s, true});
     for (size_t i = 0; i < est.size(); ++i)
       if (!confirmed[i] && est[i].score >= kUfKeep && est[i].box.w() >= in.min_face) {
