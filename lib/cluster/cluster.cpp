@@ -178,6 +178,80 @@ std::vector<uint32_t> join_lone(std::vector<int64_t>& labels, const LoneJoin& j)
   return joined;
 }
 
+size_t merge_dense(std::vector<int64_t>& labels, const Whispers& w, double ratio) {
+  const size_t n = labels.size();
+  std::unordered_map<int64_t, size_t> size, first;
+  for (size_t i = 0; i < n; ++i) {
+    ++size[labels[i]];
+    first.emplace(labels[i], i);
+  }
+  std::unordered_map<int64_t, char> fixed_label;
+  for (size_t i = 0; i < n && i < w.fixed.size(); ++i)
+    if (w.fixed[i] >= 0) fixed_label[w.fixed[i]] = 1;
+  std::unordered_map<std::pair<int64_t, int64_t>, size_t, PairHash> cross;
+  for (auto& e : w.edges) {
+    if (e.a >= n || e.b >= n) continue;
+    int64_t a = labels[e.a], b = labels[e.b];
+    if (a == b) continue;
+    if (a > b) std::swap(a, b);
+    ++cross[{a, b}];
+  }
+  struct Pair {
+    double r;
+    int64_t a, b;
+  };
+  std::vector<Pair> pairs;
+  for (auto& [ab, c] : cross) {
+    const size_t small = std::min(size[ab.first], size[ab.second]);
+    if (small < 2 || static_cast<double>(c) < ratio * static_cast<double>(small)) continue;
+    if (fixed_label.count(ab.first) && fixed_label.count(ab.second)) continue;
+    pairs.push_back({static_cast<double>(c) / static_cast<double>(small), ab.first, ab.second});
+  }
+  if (pairs.empty()) return 0;
+  std::sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) {
+    return x.r != y.r ? x.r > y.r : (x.a != y.a ? x.a < y.a : x.b < y.b);
+  });
+  // members, groups and forbidden labels per label, merged as the pass goes
+  std::unordered_map<int64_t, std::vector<uint32_t>> members;
+  for (size_t i = 0; i < n; ++i) members[labels[i]].push_back(static_cast<uint32_t>(i));
+  std::unordered_map<uint32_t, std::vector<int64_t>> forbidden;
+  for (auto& [node, lab] : w.forbidden) forbidden[node].push_back(lab);
+  std::unordered_map<int64_t, int64_t> parent;
+  auto find = [&](int64_t l) {
+    while (parent.count(l) && parent[l] != l) l = parent[l];
+    return l;
+  };
+  size_t merges = 0;
+  for (auto& p : pairs) {
+    int64_t a = find(p.a), b = find(p.b);
+    if (a == b || (fixed_label.count(a) && fixed_label.count(b))) continue;
+    // the label that stays: a fixed one, else the one of the earliest node
+    if (fixed_label.count(b) || (!fixed_label.count(a) && first[b] < first[a])) std::swap(a, b);
+    bool ok = true;
+    if (!w.group.empty()) {
+      std::set<int64_t> ga;
+      for (uint32_t i : members[a])
+        if (w.group[i] >= 0) ga.insert(w.group[i]);
+      for (uint32_t i : members[b])
+        if (w.group[i] >= 0 && ga.count(w.group[i])) ok = false;
+    }
+    for (uint32_t i : members[b]) {
+      auto f = forbidden.find(i);
+      if (f != forbidden.end() && std::find(f->second.begin(), f->second.end(), a) != f->second.end()) ok = false;
+    }
+    if (!ok) continue;
+    for (uint32_t i : members[b]) labels[i] = a;
+    auto& ma = members[a];
+    ma.insert(ma.end(), members[b].begin(), members[b].end());
+    members[b].clear();
+    first[a] = std::min(first[a], first[b]);
+    parent[b] = a;
+    parent[a] = a;
+    ++merges;
+  }
+  return merges;
+}
+
 namespace {
 
 // Each query row's k nearest other rows of the index within max_distance (rows, nearest first).
@@ -238,6 +312,7 @@ std::vector<unsigned long> chinese_whispers_knn(const search::Matrix& m, const s
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   for (auto& [a, b] : pairs) w.edges.push_back({a, b, shared_neighbour_weight(nb[a], nb[b])});
   auto raw = constrained_whispers(w);
+  merge_dense(raw, w, kMergeRatio);
   if (lone_margin > 0) {
     std::vector<char> free(m.size(), 1);
     LoneJoin lj;
@@ -482,6 +557,7 @@ Result<Stats> run(catalog::Db& db, const std::string& model_id, const Options& o
     w.fixed = fixed;
     w.first_free_label = n_anchor_labels;  // labels of clusters clustered again must not come back as new labels
     auto labels = constrained_whispers(w);
+    if (opts.shared_weights) merge_dense(labels, w, kMergeRatio);
     if (opts.lone_margin > 0) {
       std::vector<char> free(n, 0);
       for (size_t r : candidates) free[r] = 1;

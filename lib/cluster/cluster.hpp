@@ -10,8 +10,9 @@
 //   2. the other labels are new clusters: those of at least min_size faces get a new cluster id (ids are never
 //      reused) and a new suggested person; smaller ones stay unclustered for next time.
 // Edges join faces closer than the threshold and weigh 1 + the neighbours the two faces share (so the result does
-// not hang on the random order); after the whispers a candidate left alone may still join a person/cluster of which
-// about half are its mutual nearest neighbours within threshold + lone_margin (join_lone).
+// not hang on the random order); after the whispers, clusters joined by many edges merge (merge_dense), and a
+// candidate left alone may still join a person/cluster of which about half are its mutual nearest neighbours within
+// threshold + lone_margin (join_lone).
 // Cannot-link: two faces of one photo are never put into one person or cluster (confirmed ones excepted).
 // With full = true the faces of suggested people are clustered again from scratch (confirmed faces and the faces of
 // named/confirmed people stay anchors); a new cluster keeps the id and the person of the old cluster it overlaps
@@ -89,6 +90,15 @@ std::vector<int64_t> constrained_whispers(const Whispers& w);
 // few of them shares few, and the whispers then no longer depend on the random order (measured on lfw-dev: see
 // docs/match.md). Lists hold rows, in any order.
 float shared_neighbour_weight(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b);
+
+// After the whispers: two labels joined by at least `ratio` edges (of w) per node of the smaller one, both of at
+// least 2 nodes, become one, unless that would put two nodes of one group together, give a node a label forbidden
+// to it, or join two labels of fixed nodes (the free label takes the fixed one; of two free labels, the one of the
+// earliest node stays). Weighted whispers can leave a large cluster (more nodes than k + 1) split in two halves
+// joined by many edges; different people are joined by few. One pass over the pairs, densest first; returns the
+// merges.
+size_t merge_dense(std::vector<int64_t>& labels, const Whispers& w, double ratio);
+inline constexpr double kMergeRatio = 2.0;
 
 // After the whispers, a free node that ended alone (no other node holds its label) joins the label of which at
 // least max(2, ceil(min(size, k) / 2)) nodes are its mutual nearest neighbours: each in the other's list of k

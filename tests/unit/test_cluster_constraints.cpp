@@ -317,3 +317,37 @@ TEST_CASE("facecat-cluster run: a lone face joins through mutual neighbours, a s
     CHECK(!p[ids[12]]);
   }
 }
+
+TEST_CASE("merge_dense: two halves joined by many edges become one label, two people joined by few do not",
+          "[cluster]") {
+  cluster::Whispers w;
+  w.n = 8;
+  for (uint32_t a = 0; a < 4; ++a)
+    for (uint32_t b = 4; b < 8; ++b) w.edges.push_back({a, b, 1.0f});  // 16 edges: 4 per node of the smaller half
+  const std::vector<int64_t> base{20, 20, 20, 20, 10, 10, 10, 10};
+  auto l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 1);
+  CHECK(std::set<int64_t>(l.begin(), l.end()) == std::set<int64_t>{20});  // the label of the earliest node stays
+
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 5.0) == 0);  // fewer than 5 edges per node
+
+  w.group = {-1, -1, 3, -1, -1, 3, -1, -1};  // nodes 2 and 5 come from one photo
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 0);
+  w.group.clear();
+
+  w.fixed = {-1, -1, -1, -1, 10, 10, 10, 10};  // the second half is an anchor: the free half takes its label
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 1);
+  CHECK(std::set<int64_t>(l.begin(), l.end()) == std::set<int64_t>{10});
+
+  w.forbidden.emplace_back(1u, int64_t{10});  // node 1 was rejected from label 10
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 0);
+  w.forbidden.clear();
+
+  w.fixed = {20, 20, 20, 20, 10, 10, 10, 10};  // two anchors (people) are never merged here
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 0);
+}
