@@ -133,6 +133,11 @@ const std::vector<OptionSpec>& option_specs() {
        "smaller clusters do not become suggested people"},
       {"clustering.neighbours", "FACECAT_CLUSTER_NEIGHBOURS", "10", OptType::Int,
        "nearest neighbours per face in the clustering graph"},
+      {"clustering.shared_weights", "FACECAT_CLUSTER_SHARED_WEIGHTS", "true", OptType::Bool,
+       "weight each edge by the neighbours its two faces share (false: every edge counts 1, as in dlib)"},
+      {"clustering.lone_margin", "FACECAT_CLUSTER_LONE_MARGIN", "0.05", OptType::Double,
+       "a face left alone joins a cluster when half of it (at least 2) are its mutual nearest neighbours closer than "
+       "threshold + this; 0 = never"},
       // [log]
       {"log.level", "FACECAT_LOG_LEVEL", "info", OptType::String, "trace, debug, info, warn, error or off"},
       {"log.file", "FACECAT_LOG_FILE", "", OptType::Path, "also log to this rotating file"},

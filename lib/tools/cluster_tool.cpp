@@ -48,6 +48,8 @@ int cluster_main(int argc, char** argv) {
   o.threshold = cfg.get_double("clustering.threshold");
   o.min_size = static_cast<int>(std::max<int64_t>(1, cfg.get_int("clustering.min_size")));
   o.k = static_cast<int>(std::max<int64_t>(1, cfg.get_int("clustering.neighbours")));
+  o.shared_weights = cfg.get_bool("clustering.shared_weights");
+  o.lone_margin = std::max(0.0, cfg.get_double("clustering.lone_margin"));
   o.full = full;
   o.engine.faiss_min = static_cast<size_t>(std::max<int64_t>(0, cfg.get_int("search.faiss_min")));
   o.engine.nprobe = static_cast<int>(cfg.get_int("search.nprobe"));

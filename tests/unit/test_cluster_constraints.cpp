@@ -218,3 +218,136 @@ TEST_CASE("constrained whispers: free labels never reuse an anchor label's numbe
   CHECK(l[3] >= 3);
   CHECK(l[2] != l[3]);
 }
+
+TEST_CASE("shared neighbour weight: 1 + the neighbours two faces share", "[cluster]") {
+  CHECK(cluster::shared_neighbour_weight({1, 2, 3}, {3, 4, 1}) == 3.0f);
+  CHECK(cluster::shared_neighbour_weight({1, 2}, {5, 6}) == 1.0f);
+  CHECK(cluster::shared_neighbour_weight({}, {5, 6}) == 1.0f);
+}
+
+TEST_CASE("join_lone: a face left alone joins the label of its mutual nearest neighbours", "[cluster]") {
+  // nodes 0..4 hold label 100; node 5 is alone; node 6 (label 200) and node 7 (label 200) are a pair
+  std::vector<int64_t> base{100, 100, 100, 100, 100, 5, 200, 200};
+  std::vector<std::vector<uint32_t>> nb(8);
+  nb[5] = {0, 1, 2, 3, 6, 7};
+  nb[0] = {1, 2, 5};
+  nb[1] = {0, 5, 2};
+  nb[2] = {5, 0, 1};
+  nb[3] = {0, 1, 2};  // 5 is not among 3's nearest: not mutual
+  nb[6] = {7, 5};
+  nb[7] = {6, 5};
+  std::vector<char> free(8, 1);
+  cluster::LoneJoin j;
+  j.neighbours = &nb;
+  j.free = &free;
+  j.k = 10;
+
+  auto l = base;
+  auto joined = cluster::join_lone(l, j);  // 3 mutual of 5: at least ceil(5/2) = 3
+  REQUIRE(joined.size() == 1);
+  CHECK(joined[0] == 5);
+  CHECK(l[5] == 100);
+  CHECK(l[6] == 200);  // a pair is not alone, and a label of 2 is too small to join
+
+  nb[2] = {0, 1, 3};  // only 2 of 5 mutual: stays alone
+  l = base;
+  CHECK(cluster::join_lone(l, j).empty());
+  CHECK(l[5] == 5);
+  nb[2] = {5, 0, 1};
+
+  std::vector<int64_t> group{-1, 9, -1, -1, -1, 9, -1, -1};  // node 1 and node 5 come from one photo
+  j.group = &group;
+  l = base;
+  CHECK(cluster::join_lone(l, j).empty());
+  j.group = nullptr;
+
+  std::vector<std::pair<uint32_t, int64_t>> forbidden{{5u, int64_t{100}}};  // node 5 was rejected from label 100
+  j.forbidden = &forbidden;
+  l = base;
+  CHECK(cluster::join_lone(l, j).empty());
+  j.forbidden = nullptr;
+
+  free[5] = 0;  // a fixed node never moves
+  l = base;
+  CHECK(cluster::join_lone(l, j).empty());
+}
+
+TEST_CASE("facecat-cluster run: a lone face joins through mutual neighbours, a stranger near a big cluster does not",
+          "[cluster]") {
+  // A tight cluster of 5 (photos p0..p4) and a face at about 0.53 from each of them (past the 0.5 threshold, within
+  // 0.55): the cluster's faces have it among their 10 nearest (there are only 6 faces), so it joins.
+  auto offset = [](int centre, int jitter, int towards, float by) {
+    auto d = near(centre, jitter);
+    d[static_cast<size_t>(towards)] += by;
+    return d;
+  };
+  {
+    test::TempDir tmp;
+    auto cat = test::open_write(tmp.p / "c.db");
+    std::vector<SynthFace> faces;
+    for (int i = 0; i < 5; ++i) faces.push_back({"p" + std::to_string(i), near(2, i)});
+    faces.push_back({"lone", offset(2, 50, 3, 0.49f)});
+    auto ids = add_faces(cat.db(), faces);
+    cluster::Options o;
+    o.lone_margin = 0;
+    {
+      catalog::Transaction tx(cat.db());
+      REQUIRE(cluster::run(cat.db(), "m-test", o).ok());
+      tx.commit();
+    }
+    auto p = person_of(cat.db());
+    REQUIRE(p[ids[0]]);
+    CHECK(!p[ids[5]]);  // without the lone join it stays alone
+    REQUIRE(cluster_run(cat.db()).ok());
+    p = person_of(cat.db());
+    CHECK(p[ids[5]] == p[ids[0]]);
+  }
+  // The same face beside a cluster of 12: each of them has 11 closer faces of its own, so the lone face is nobody's
+  // nearest and stays alone (a stranger close to a big cluster is not pulled in).
+  {
+    test::TempDir tmp;
+    auto cat = test::open_write(tmp.p / "c.db");
+    std::vector<SynthFace> faces;
+    for (int i = 0; i < 12; ++i) faces.push_back({"p" + std::to_string(i), near(2, i)});
+    faces.push_back({"lone", offset(2, 50, 3, 0.49f)});
+    auto ids = add_faces(cat.db(), faces);
+    REQUIRE(cluster_run(cat.db()).ok());
+    auto p = person_of(cat.db());
+    REQUIRE(p[ids[0]]);
+    CHECK(!p[ids[12]]);
+  }
+}
+
+TEST_CASE("merge_dense: two halves joined by many edges become one label, two people joined by few do not",
+          "[cluster]") {
+  cluster::Whispers w;
+  w.n = 8;
+  for (uint32_t a = 0; a < 4; ++a)
+    for (uint32_t b = 4; b < 8; ++b) w.edges.push_back({a, b, 1.0f});  // 16 edges: 4 per node of the smaller half
+  const std::vector<int64_t> base{20, 20, 20, 20, 10, 10, 10, 10};
+  auto l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 1);
+  CHECK(std::set<int64_t>(l.begin(), l.end()) == std::set<int64_t>{20});  // the label of the earliest node stays
+
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 5.0) == 0);  // fewer than 5 edges per node
+
+  w.group = {-1, -1, 3, -1, -1, 3, -1, -1};  // nodes 2 and 5 come from one photo
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 0);
+  w.group.clear();
+
+  w.fixed = {-1, -1, -1, -1, 10, 10, 10, 10};  // the second half is an anchor: the free half takes its label
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 1);
+  CHECK(std::set<int64_t>(l.begin(), l.end()) == std::set<int64_t>{10});
+
+  w.forbidden.emplace_back(1u, int64_t{10});  // node 1 was rejected from label 10
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 0);
+  w.forbidden.clear();
+
+  w.fixed = {20, 20, 20, 20, 10, 10, 10, 10};  // two anchors (people) are never merged here
+  l = base;
+  CHECK(cluster::merge_dense(l, w, 2.0) == 0);
+}
