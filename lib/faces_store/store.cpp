@@ -376,6 +376,25 @@ Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d_in
                         std::to_string(o.person.value_or(0)) + ") of " + d.file_hash +
                         ": no new face has the same box; the old result was kept");
 
+  // Where replaced faces' names came from (face_sources, facecat-digikam import): the faces are deleted and
+  // re-inserted under their ids below, and ON DELETE CASCADE would drop these rows with them.
+  struct Source {
+    int64_t face_id;
+    std::string source, ref;
+    std::optional<std::string> name;
+    int64_t created, imported_at;
+  };
+  std::vector<Source> sources;
+  {
+    auto s = db.prepare("SELECT source, ref, name, created, imported_at FROM face_sources WHERE face_id = ?1");
+    for (size_t n = 0; n < d.faces.size(); ++n) {
+      if (same_of[n] < 0) continue;
+      const int64_t id = old[size_t(same_of[n])].id;
+      s.bind(1, id);
+      while (s.step()) sources.push_back({id, s.text(0), s.text(1), s.opt_text(2), s.i64(3), s.i64(4)});
+      s.reset();
+    }
+  }
   db.prepare("DELETE FROM faces WHERE file_hash = ?1 AND pipeline_version = ?2")
       .bind(1, d.file_hash).bind(2, d.pipeline_version).run();
   db.prepare("DELETE FROM detections WHERE file_hash = ?1 AND pipeline_version = ?2")
@@ -414,6 +433,17 @@ Result<StoreResult> store_detection(catalog::Db& db, const DetectionRecord& d_in
     ins.run();
     ins.reset();
     if (who && (who->person || who->assignment)) ++res.kept_assignments;
+  }
+  if (!sources.empty()) {
+    auto s = db.prepare(
+        "INSERT OR REPLACE INTO face_sources (face_id, source, ref, name, created, imported_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const auto& x : sources) {
+      s.bind(1, x.face_id).bind(2, x.source).bind(3, x.ref).bind(5, x.created).bind(6, x.imported_at);
+      if (x.name) s.bind(4, *x.name); else s.bind(4, nullptr);
+      s.run();
+      s.reset();
+    }
   }
   res.faces = int(d.faces.size());
   return res;

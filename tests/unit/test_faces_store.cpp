@@ -268,7 +268,12 @@ TEST_CASE("store_detection replaces, never duplicates, and keeps assignments", "
   const int64_t id1 = count(db, "SELECT id FROM faces WHERE face_index = 1");
   db.exec("INSERT INTO people (id, name, status, created_at, updated_at) VALUES (5, 'P', 'named', 0, 0)");
   db.exec("UPDATE faces SET person_id = 5, assignment = 'confirmed' WHERE face_index = 1");
-  // same boxes (one shifted by a pixel): replaced in place, the assignment and the face id stay
+  db.exec("INSERT INTO face_sources (face_id, source, ref, name, created, imported_at) SELECT id, 'xmp', 'a.xmp', 'P', "
+          "0, 7 FROM faces WHERE face_index = 1");
+  db.exec("INSERT INTO face_sources (face_id, source, ref, name, created, imported_at) SELECT id, 'digikam-db', "
+          "'d.db:3', NULL, 1, 8 FROM faces WHERE face_index = 0");
+  // same boxes (one shifted by a pixel): replaced in place, the assignment, the face id and where its name came
+  // from (face_sources) stay
   auto d2 = sample("v1", {{10, 20, 100, 120}, {301, 40, 90, 90}});
   {
     catalog::Transaction tx(db);
@@ -283,6 +288,11 @@ TEST_CASE("store_detection replaces, never duplicates, and keeps assignments", "
   CHECK(count(db, "SELECT person_id FROM faces WHERE face_index = 1 AND assignment = 'confirmed'") == 5);
   CHECK(count(db, "SELECT id FROM faces WHERE face_index = 1") == id1);
   CHECK(count(db, "SELECT count(*) FROM models") == 1);
+  CHECK(count(db, "SELECT count(*) FROM face_sources") == 2);
+  CHECK(count(db, "SELECT face_id FROM face_sources WHERE source = 'xmp' AND ref = 'a.xmp' AND name = 'P' AND "
+                  "created = 0 AND imported_at = 7") == id1);
+  CHECK(count(db, "SELECT count(*) FROM face_sources s JOIN faces f ON f.id = s.face_id WHERE f.face_index = 0 AND "
+                  "s.name IS NULL AND s.created = 1 AND s.imported_at = 8") == 1);
   // a new pipeline version: the old faces stay, the new face with the same box borrows the assignment
   auto d3 = sample("v2", {{300, 40, 90, 90}});
   {
