@@ -251,6 +251,18 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
   for (size_t i = 0; i < per.size(); ++i)
     for (auto& x : per[i]) all.push_back(x);
   auto kept = hog_nms(hog, all);
+  // Crops are scanned with a lower threshold for faces the CNN is sure of, which can let a weaker, smaller or larger
+  // box of the same face through next to the real one (dlib's overlap test keeps boxes that overlap by less than
+  // half: bald_guys.jpg had two such pairs with the 28 px scan). A box whose centre lies inside a better box is that
+  // face again, never a face of its own (kept is best first).
+  std::vector<std::pair<DRect, double>> distinct;
+  for (const auto& k : kept)
+    if (std::none_of(distinct.begin(), distinct.end(), [&](const auto& d) {
+          return k.first.cx() > d.first.l && k.first.cx() < d.first.r && k.first.cy() > d.first.t &&
+                 k.first.cy() < d.first.b;
+        }))
+      distinct.push_back(k);
+  kept.swap(distinct);
   if (confirmed)  // a prediction counts as confirmed when a kept box lies on it (its own or another's)
     for (size_t i = 0; i < est.size(); ++i)
       for (const auto& [q, sc] : kept)

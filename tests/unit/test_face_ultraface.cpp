@@ -192,3 +192,22 @@ TEST_CASE("lfw-dev pairs: ultraface's accuracy at 0.6 is no lower than hog's", "
   }
   CHECK(acc["ultraface"] >= acc["hog"]);
 }
+
+TEST_CASE("ultraface gives one box per face in a crowded group photo (no box centred inside another)", "[face]") {
+  require_ultraface();
+  // bald_guys.jpg: 24 faces side by side. HOG's confirmation on crops, with its lower threshold for faces the CNN
+  // is sure of, once let a second, smaller box of two faces through (hog_detector.cpp, confirm_with_hog).
+  const auto rel = "dlib/_groups_unlabeled/bald_guys.jpg";
+  auto hog = analyze_with(test::faces_dir() / rel, "hog");
+  auto uf = analyze_with(test::faces_dir() / rel, "ultraface");
+  for (size_t i = 0; i < uf.faces.size(); ++i)
+    for (size_t j = 0; j < uf.faces.size(); ++j) {
+      if (i == j) continue;
+      const auto &a = uf.faces[i].box, &b = uf.faces[j].box;
+      const double cx = (a.left + a.right) / 2.0, cy = (a.top + a.bottom) / 2.0;
+      INFO("face " << a.left << "," << a.top << " size " << a.width() << " inside " << b.left << "," << b.top
+                   << " size " << b.width());
+      CHECK_FALSE((cx > b.left && cx < b.right && cy > b.top && cy < b.bottom));
+    }
+  CHECK(uf.faces.size() == hog.faces.size());
+}
