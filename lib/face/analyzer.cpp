@@ -207,11 +207,8 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
   const size_t n = out.faces.size();
   const double margin = std::max(detail::kRegionMargin, p.crop_margin);
   std::vector<cv::Rect> regions;
-  for (const auto& f : out.faces) {
-    const double m = margin * f.size;
-    const int x0 = int(std::floor(f.box.left - m)), y0 = int(std::floor(f.box.top - m));
-    regions.emplace_back(x0, y0, int(std::ceil(f.box.right + m)) - x0, int(std::ceil(f.box.bottom + m)) - y0);
-  }
+  for (const auto& f : out.faces)
+    regions.push_back(detail::grown_rect(f.box.left, f.box.top, f.box.right, f.box.bottom, margin * f.size));
   FACECAT_TRY(decodes.need(lred, regions, out.width, out.height));
   std::vector<detail::Decodes::View> views;
   for (const auto& r : regions) {
@@ -228,10 +225,7 @@ Result<void> FaceAnalyzer::Impl::landmark_stage(detail::Decodes& decodes, const 
     const cv::Mat& L = v.img;
     const double lx = v.sx, ly = v.sy;  // full -> L: x * lx - v.ox
     if (p.keep_crops) {
-      const double m = p.crop_margin * f.size;
-      cv::Rect cr(int(std::floor((f.box.left - m) * lx - v.ox)), int(std::floor((f.box.top - m) * ly - v.oy)), 0, 0);
-      cr.width = int(std::ceil((f.box.right + m) * lx - v.ox)) - cr.x;
-      cr.height = int(std::ceil((f.box.bottom + m) * ly - v.oy)) - cr.y;
+      cv::Rect cr = detail::grown_rect(f.box.left, f.box.top, f.box.right, f.box.bottom, p.crop_margin * f.size, v);
       cr &= cv::Rect(0, 0, L.cols, L.rows);
       if (cr.width > 0 && cr.height > 0) {
         cv::Mat c = L(cr);

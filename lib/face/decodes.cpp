@@ -23,20 +23,11 @@ Result<const Decoded*> Decodes::at_most(int want) {
   return v_.back().get();
 }
 
-namespace {
-// r at the patch's scale, as decode_jpeg_regions rounds it (clipped to the frame)
-cv::Rect scaled(const cv::Rect& r, double sx, double sy) {
-  const int x0 = std::max(0, int(std::floor(r.x * sx + 1e-9))), y0 = std::max(0, int(std::floor(r.y * sy + 1e-9)));
-  const int x1 = int(std::ceil((r.x + r.width) * sx - 1e-9)), y1 = int(std::ceil((r.y + r.height) * sy - 1e-9));
-  return {x0, y0, std::max(0, x1 - x0), std::max(0, y1 - y0)};
-}
-}  // namespace
-
 const Patch* Decodes::patch(int want, const cv::Rect& r) const {
   const Patch* best = nullptr;
   for (const auto& p : patches_) {
     if (p.reduction > want || (best && p.reduction <= best->reduction)) continue;
-    const cv::Rect s = scaled(r, p.sx, p.sy);
+    const cv::Rect s = scaled_out(r, p.sx, p.sy);  // r lies in the frame (need() and view() clip it)
     const cv::Rect have(p.x0, p.y0, p.bgr.cols, p.bgr.rows);
     if ((s & have) == s || (s.area() == 0 && have.contains(s.tl()))) best = &p;
   }
@@ -63,10 +54,9 @@ Result<void> Decodes::need(int want, const std::vector<cv::Rect>& rects, int ful
     }
   }
   full_ = cv::Rect(0, 0, full_width, full_height);
-  const cv::Rect& frame = full_;
   std::vector<cv::Rect> missing;
   for (const auto& r : rects) {
-    const cv::Rect c = r & frame;
+    const cv::Rect c = r & full_;
     if (c.area() > 0 && !patch(want, c)) missing.push_back(c);
   }
   if (missing.empty()) return {};

@@ -8,6 +8,7 @@
 // gets that decode, and returns face boxes in full-resolution pixels of the displayed frame. One instance per
 // thread: clone() makes another for a copy of the analyzer.
 #pragma once
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,6 +85,13 @@ class Decodes {
   int orientation_ = 0;  // EXIF orientation for region decodes (0 = not read yet)
   bool regions_ok_ = true;  // false: whole decodes (asked for, or after a region decode failed)
 };
+
+// Full-resolution box [l, r) × [t, b) grown by m on each side, in the pixels of view v (x × sx − ox), outward to
+// whole pixels; the default view is full resolution itself. Regions to decode and crops to cut both use it.
+inline cv::Rect grown_rect(double l, double t, double r, double b, double m, const Decodes::View& v = Decodes::View{}) {
+  const int x0 = int(std::floor((l - m) * v.sx - v.ox)), y0 = int(std::floor((t - m) * v.sy - v.oy));
+  return {x0, y0, int(std::ceil((r + m) * v.sx - v.ox)) - x0, int(std::ceil((b + m) * v.sy - v.oy)) - y0};
+}
 
 struct DetectInput {
   const Decoded& image;  // the detection decode: 1/image.reduction of the full frame

@@ -204,11 +204,7 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
   while (fred > 1 && smallest / fred < kChipFacePx) fred /= 2;
   // the crops only (Decodes::need: for a JPEG without a fine enough decode, one pass over just these regions)
   std::vector<cv::Rect> regions;
-  for (const auto& e : est) {
-    const double m = kConfirmDecodeMargin * e.w();
-    const int x0 = int(std::floor(e.l - m)), y0 = int(std::floor(e.t - m));
-    regions.emplace_back(x0, y0, int(std::ceil(e.r + m)) - x0, int(std::ceil(e.b + m)) - y0);
-  }
+  for (const auto& e : est) regions.push_back(grown_rect(e.l, e.t, e.r, e.b, kConfirmDecodeMargin * e.w()));
   FACECAT_TRY(decodes.need(fred, regions, full_w, full_h));
   std::vector<Decodes::View> views;
   for (const auto& r : regions) {
@@ -221,10 +217,8 @@ Result<std::vector<std::pair<DRect, double>>> confirm_with_hog(const HogModel& h
     const DRect& e = est[i];
     const cv::Mat& F = views[i].img;
     const double gx = views[i].sx, gy = views[i].sy, vx = views[i].ox, vy = views[i].oy;  // full -> F: x * g - v
-    const double size = e.w(), m = kVerifyMargin * size;
-    cv::Rect cr(int(std::floor((e.l - m) * gx - vx)), int(std::floor((e.t - m) * gy - vy)), 0, 0);
-    cr.width = int(std::ceil((e.r + m) * gx - vx)) - cr.x;
-    cr.height = int(std::ceil((e.b + m) * gy - vy)) - cr.y;
+    const double size = e.w();
+    cv::Rect cr = grown_rect(e.l, e.t, e.r, e.b, kVerifyMargin * size, views[i]);
     cr &= cv::Rect(0, 0, F.cols, F.rows);
     if (cr.width < 8 || cr.height < 8) return;
     cv::Mat G, R;

@@ -31,6 +31,10 @@ struct Patch {
 // The JPEG's EXIF orientation (1..8; 1 when absent or unreadable), read with libexif.
 int jpeg_exif_orientation(const std::string& bytes);
 
+// r scaled by (sx, sy), outward to whole pixels (with a 1e-9 tolerance, so that a frame scaled to a decode's size
+// stays that size): the rounding decode_jpeg_regions and Decodes' lookup of its patches share.
+cv::Rect scaled_out(const cv::Rect& r, double sx, double sy);
+
 // Decodes only the regions `rects` (full-resolution display-frame pixels, clipped to the frame) of a JPEG at
 // 1/reduction, in one pass over the file (jpeg_crop_scanline / jpeg_skip_scanlines: rows outside every region are
 // entropy-decoded only). Overlapping regions are merged: every rect lies inside one returned patch. The frame is

@@ -141,6 +141,12 @@ int run_libjpeg(const std::string& bytes, int reduction, const Plan* plan, Heade
 
 }  // namespace
 
+cv::Rect scaled_out(const cv::Rect& r, double sx, double sy) {
+  const int x0 = int(std::floor(r.x * sx + 1e-9)), y0 = int(std::floor(r.y * sy + 1e-9));
+  const int x1 = int(std::ceil((r.x + r.width) * sx - 1e-9)), y1 = int(std::ceil((r.y + r.height) * sy - 1e-9));
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
 int jpeg_exif_orientation(const std::string& bytes) {
   ExifData* ed = exif_data_new_from_data(reinterpret_cast<const unsigned char*>(bytes.data()),
                                          static_cast<unsigned int>(std::min<size_t>(bytes.size(), 1u << 30)));
@@ -167,9 +173,8 @@ Result<std::vector<Patch>> decode_jpeg_regions(const std::string& bytes, int ori
   // 1. the regions at the reduced scale in the display frame, clipped; overlapping ones merged
   std::vector<SRect> disp;
   for (const auto& r : rects) {
-    // the same rounding as Decodes::view's lookup (decodes.cpp)
-    SRect d{int(std::floor(r.x * sx + 1e-9)), int(std::floor(r.y * sy + 1e-9)),
-            int(std::ceil((r.x + r.width) * sx - 1e-9)), int(std::ceil((r.y + r.height) * sy - 1e-9))};
+    const cv::Rect s = scaled_out(r, sx, sy);  // as Decodes looks its patches up
+    SRect d{s.x, s.y, s.x + s.width, s.y + s.height};
     d.x0 = std::max(0, d.x0);
     d.y0 = std::max(0, d.y0);
     d.x1 = std::min(dw, d.x1);
