@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <set>
 #include <string_view>
+#include <vector>
 
 #include "core/exit_codes.hpp"
 #include "util/atomic_file.hpp"
@@ -104,6 +105,28 @@ bool legacy_owned(const fs::path& dir, OwnedDirKind kind) {
   return true;
 }
 
+// When this process started (static initialisation): a temp file older than that was not written by this run.
+const fs::file_time_type kProcessStart = fs::file_time_type::clock::now();
+
+// The marker's own temp files (AtomicFile's "..facecat-folder.tmp.<16 hex>") that a run killed while marking the
+// folder left behind: removed when they are older than this process, so a run marking the folder beside this one
+// keeps its file. Nothing else is touched: the name is the marker's, which only facecat writes.
+void remove_stale_marker_temps(const fs::path& dir) {
+  const std::string prefix = std::string(".") + kOwnedDirMarker + ".tmp.";
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    std::error_code e2;
+    if (n.compare(0, prefix.size(), prefix) != 0 || !util::is_atomic_temp_name(n) || it->is_symlink(e2) ||
+        !it->is_regular_file(e2))
+      continue;
+    const auto t = fs::last_write_time(it->path(), e2);
+    if (!e2 && t < kProcessStart) stale.push_back(it->path());
+  }
+  for (const auto& p : stale) fs::remove(p, ec);
+}
+
 bool is_empty_dir(const fs::path& dir) {
   std::error_code ec;
   return fs::directory_iterator(dir, ec) == fs::directory_iterator() && !ec;
@@ -121,6 +144,10 @@ Result<void> write_owned_dir_marker(const fs::path& dir, OwnedDirKind kind) {
                      ".\nfacecat deletes or replaces files only in folders that carry this file; remove it to keep "
                      "facecat from changing anything here.\n";
   auto w = util::write_file_atomic(dir / kOwnedDirMarker, text);
+  // A run claiming the folder beside this one may have taken this run's temp file for a killed run's: the folder
+  // is then marked all the same, or one more try marks it.
+  if (!w && has_owned_dir_marker(dir)) return {};
+  if (!w) w = util::write_file_atomic(dir / kOwnedDirMarker, text);
   if (!w) return usage("cannot mark " + util::printable(dir.string()) + " as facecat's: " + w.error().message);
   return {};
 }
@@ -156,8 +183,15 @@ Result<void> claim_output_dir(const fs::path& dir, OwnedDirKind kind, const std:
     if (ec) return usage("cannot create " + what + " " + shown + ": " + ec.message());
     return write_owned_dir_marker(dir, kind);
   }
-  if (has_owned_dir_marker(dir)) return {};
-  if (is_empty_dir(dir) || legacy_owned(dir, kind)) return write_owned_dir_marker(dir, kind);
+  if (has_owned_dir_marker(dir)) {
+    remove_stale_marker_temps(dir);
+    return {};
+  }
+  if (is_empty_dir(dir) || legacy_owned(dir, kind)) {  // a killed run's temp file counts as facecat's
+    FACECAT_TRY(write_owned_dir_marker(dir, kind));
+    remove_stale_marker_temps(dir);
+    return {};
+  }
   return usage(what + " " + shown + " is not empty and was not made by facecat (it has no " + kOwnedDirMarker +
                " file), so facecat will not write its " + owned_dir_kind_name(kind) +
                " there; name a new or empty folder");

@@ -122,3 +122,40 @@ TEST_CASE("AtomicFile: a FIFO is written in place, a symlink through, a replaced
   CHECK(std::string(buf) == "through the pipe");
   CHECK(fs::is_fifo(fifo));
 }
+
+TEST_CASE("claim_output_dir: the marker's temp files that a killed run left are removed, nothing else", "[core]") {
+  ::test::TempDir t;
+  const fs::path d = t.path / "frames";
+  const auto now = fs::file_time_type::clock::now();
+  const fs::path stale = d / "..facecat-folder.tmp.2574266ebdcb62bf";   // a run killed while marking
+  const fs::path fresh = d / "..facecat-folder.tmp.0123456789abcdef";   // a run marking beside this one
+  const fs::path users = d / "..facecat-folder.tmp.notes";              // not AtomicFile's name
+  const fs::path other = d / ".film.jpg.tmp.0123456789abcdef";          // another file's temp: not the marker's
+  touch(stale, "");
+  fs::last_write_time(stale, now - std::chrono::hours(1));
+  // Only the stale temp: the folder counts as empty and is marked.
+  REQUIRE(claim_output_dir(d, OwnedDirKind::Frames, "x"));
+  CHECK(has_owned_dir_marker(d));
+  CHECK_FALSE(fs::exists(stale));
+  // A marked folder: stale marker temps go, the rest stays.
+  touch(stale, "");
+  fs::last_write_time(stale, now - std::chrono::hours(1));
+  touch(fresh, "");
+  fs::last_write_time(fresh, now + std::chrono::hours(1));
+  touch(users);
+  fs::last_write_time(users, now - std::chrono::hours(1));
+  touch(other);
+  fs::last_write_time(other, now - std::chrono::hours(1));
+  REQUIRE(claim_output_dir(d, OwnedDirKind::Frames, "x"));
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(fresh));
+  CHECK(fs::exists(users));
+  CHECK(fs::exists(other));
+  // An unmarked user's folder is refused, and its files (whatever their names) are not touched.
+  const fs::path mine = t.path / "mine";
+  touch(mine / "holiday.jpg");
+  touch(mine / "..facecat-folder.tmp.2574266ebdcb62bf", "");
+  fs::last_write_time(mine / "..facecat-folder.tmp.2574266ebdcb62bf", now - std::chrono::hours(1));
+  REQUIRE_FALSE(claim_output_dir(mine, OwnedDirKind::Frames, "x"));
+  CHECK(fs::exists(mine / "..facecat-folder.tmp.2574266ebdcb62bf"));
+}
