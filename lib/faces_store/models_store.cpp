@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "core/exit_codes.hpp"
 #include "core/models_dir.hpp"
@@ -148,35 +150,49 @@ class TempDir {
   fs::path path_;
 };
 
-// Runs argv (no shell); stdout goes to /dev/null, stderr to `err` when given (else inherited). Returns the exit
-// status (or 128 + signal).
-Result<int> run_program(const std::vector<std::string>& argv, std::string* err) {
+// Runs argv (no shell) in the classic locale (LC_ALL=C: messages and listings in one format). Either stderr goes to
+// `err` (stdout to /dev/null) or, with `out`, stdout goes to `out` (stderr to /dev/null); with neither, stderr is
+// inherited. What is read is kept up to `keep` bytes. Returns the exit status (or 128 + signal).
+Result<int> run_program(const std::vector<std::string>& argv, std::string* err, std::string* out = nullptr,
+                        size_t keep = 65536) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_text{"LC_ALL=C"};
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "LC_ALL=", 7) != 0) env_text.emplace_back(*e);
+  std::vector<char*> env;
+  for (auto& e : env_text) env.push_back(e.data());
+  env.push_back(nullptr);
+  std::string* sink = out ? out : err;
   int pipefd[2] = {-1, -1};
-  if (err && ::pipe2(pipefd, O_CLOEXEC) != 0) return make_error(std::string("pipe: ") + std::strerror(errno));
+  if (sink && ::pipe2(pipefd, O_CLOEXEC) != 0) return make_error(std::string("pipe: ") + std::strerror(errno));
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  if (err) posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+  if (out) {
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (err) posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+  }
   pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  const int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&fa);
-  if (err) ::close(pipefd[1]);
+  if (sink) ::close(pipefd[1]);
   if (rc != 0) {
-    if (err) ::close(pipefd[0]);
+    if (sink) ::close(pipefd[0]);
     return make_error("cannot run " + argv[0] + ": " + std::strerror(rc));
   }
-  if (err) {
+  if (sink) {
     char buf[4096];
     for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
       if (n < 0) {
         if (errno == EINTR) continue;
         break;
       }
-      if (err->size() < 65536) err->append(buf, static_cast<size_t>(n));
+      if (sink->size() < keep) sink->append(buf, static_cast<size_t>(n));
     }
     ::close(pipefd[0]);
   }
@@ -308,12 +324,68 @@ std::vector<json> list_models(const fs::path& dir, const fs::path& user_dat) {
   return out;
 }
 
+// A models folder holds ~31 MB in ~14 files. A tarball is listed first (tar --list: nothing is written), and one
+// whose members would write more than this, or that holds more entries, or an entry that is not a plain file or a
+// folder, is refused before anything is extracted: a wrong or crafted tarball (a decompression bomb) cannot fill
+// the disk beside the models folder.
+constexpr uint64_t kMaxTarballBytes = 256ull << 20;
+constexpr size_t kMaxTarballEntries = 256;
+
+// Checks `tar --list --verbose` of the tarball against the limits above. A tarball tar cannot list passes here:
+// the extraction then says why.
+Result<void> check_tarball_listing(const fs::path& file, const std::string& shown) {
+  std::string listing;
+  const size_t keep = 1u << 20;
+  auto rc = run_program({"tar", "--list", "--verbose", "--numeric-owner", "--quoting-style=escape",
+                         "--file=" + file.string()},
+                        nullptr, &listing, keep);
+  if (!rc) return rc.error();
+  auto refuse = [&](const std::string& why) { return usage(shown + ": " + why + "; nothing was installed"); };
+  const auto lines = util::split(listing, '\n');
+  size_t entries = 0;
+  uint64_t bytes = 0;
+  for (const auto& line : lines) {
+    if (line.empty()) continue;
+    if (++entries > kMaxTarballEntries)
+      return refuse("it holds more than " + std::to_string(kMaxTarballEntries) +
+                    " entries (a models folder has about 14 files)");
+    // "-rw-r--r-- 0/0 6444032 2024-01-01 00:00 models/face-api/...": type, owner, size, date, time, name
+    std::vector<std::string> f;
+    size_t pos = 0;
+    while (f.size() < 5 && pos < line.size()) {
+      const size_t b = line.find_first_not_of(' ', pos);
+      if (b == std::string::npos) break;
+      const size_t e = line.find(' ', b);
+      f.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
+      pos = e == std::string::npos ? line.size() : e;
+    }
+    std::string name = pos < line.size() ? util::trim(line.substr(pos)) : std::string();
+    const char type = line[0];
+    if (type == 'l' || type == 'h') {
+      name = name.substr(0, name.find(type == 'l' ? " -> " : " link to "));
+      return refuse(util::printable(name) + (type == 'l' ? " is a symbolic link" : " is a hard link") +
+                    " (a models tarball holds plain files only)");
+    }
+    if (type != '-' && type != 'd')
+      return refuse(util::printable(name) + " is not a plain file (a models tarball holds plain files only)");
+    if (f.size() < 3 || f[2].empty() || f[2].find_first_not_of("0123456789") != std::string::npos) continue;
+    bytes += std::strtoull(f[2].c_str(), nullptr, 10);
+    if (bytes > kMaxTarballBytes)
+      return refuse("its files would take more than " + std::to_string(kMaxTarballBytes >> 20) +
+                    " MiB (a models folder takes about 31 MB)");
+  }
+  if (listing.size() >= keep && entries <= kMaxTarballEntries)
+    return refuse("it holds more than " + std::to_string(kMaxTarballEntries) + " entries");
+  return {};
+}
+
 Result<InstallOutcome> install_models_tarball(const fs::path& tarball, const fs::path& target_in) {
   const fs::path target = fs::absolute(target_in).lexically_normal();
   const fs::path file = fs::absolute(tarball).lexically_normal();
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return usage(util::printable(tarball.string()) + ": not a file");
   FACECAT_TRY(check_target(target));
+  FACECAT_TRY(check_tarball_listing(file, util::printable(tarball.string())));
   auto tmp = TempDir::beside(target);
   if (!tmp) return tmp.error();
   const fs::path x = tmp->path() / "x";

@@ -4,9 +4,10 @@
   at all): the files land in $XDG_DATA_HOME/facecat/models with SHA256SUMS and facecat's marker, and
   facecat-detect then finds faces with them and nothing else set;
 - a second install of the same tarball changes nothing (every path, inode and mtime stays);
-- a corrupted tarball (one byte of the weights changed), a truncated one, one with a stranger's file, a symlink or
-  a ../ member, and a target folder that is not facecat's: each refused (exit 2, the reason named), and nothing
-  changed, no temp folder left beside the target;
+- a corrupted tarball (one byte of the weights changed), a truncated one, one with a stranger's file, a symlink, a
+  hard link or a ../ member, a decompression bomb and one of 300 entries (both refused from the listing, before
+  anything is extracted), and a target folder that is not facecat's: each refused (exit 2, the reason named), and
+  nothing changed, no temp folder left beside the target;
 - models list: each model with its id and sha256 (JSONL when stdout is not a terminal);
 - the search order, as --show-config names it: faces.models_dir when set > $XDG_DATA_HOME/facecat/models >
   $XDG_DATA_DIRS/facecat/models (a stand-in for /usr/share: XDG_DATA_DIRS is the standard way to move it, so the
@@ -235,6 +236,37 @@ with TempDir() as tmp:
     p = os.path.join(tmp, "partial.tgz")
     make_tarball(p, files=FILES[:-1], with_cache=False)
     cases.append(("a tarball that lacks a required file", p, "it lacks ultraface/rfb320-cut.onnx"))
+    p = os.path.join(tmp, "hardlink.tgz")
+    info = tarfile.TarInfo("models/cache/hard")
+    info.type = tarfile.LNKTYPE
+    info.linkname = "models/face-api/LICENSE"
+    make_tarball(p, extra=[(info, None)], with_cache=False)
+    cases.append(("a tarball with a hard link", p, "models/cache/hard is a hard link"))
+    # A decompression bomb: 260 MiB of zeros (1 MB compressed) as the weights, refused from the listing, before
+    # anything is written (the target's file system would otherwise take it all).
+    p = os.path.join(tmp, "bomb.tgz")
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, n):
+            self.n = n
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            k = min(len(b), self.n)
+            b[:k] = bytes(k)
+            self.n -= k
+            return k
+    with tarfile.open(p, "w:gz", compresslevel=1) as t:
+        info = tarfile.TarInfo("models/" + FILES[0])
+        info.size = 260 << 20
+        t.addfile(info, io.BufferedReader(Zeros(info.size)))
+    cases.append(("a decompression bomb (260 MiB of zeros)", p, "would take more than 256 MiB"))
+    p = os.path.join(tmp, "many.tgz")
+    make_tarball(p, with_cache=False,
+                 extra=[(tarfile.TarInfo(f"models/cache/x{i:04d}"), b"") for i in range(300)])
+    cases.append(("a tarball of 300 empty files", p, "more than 256 entries"))
     for what, path, reason in cases:
         before = snapshot(xdg)
         r = run(["facecat-catalog", "models", "install", path], home, netless=True)
