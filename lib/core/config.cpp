@@ -68,6 +68,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"faces.upsample", "FACECAT_UPSAMPLE", "0", OptType::Int, "HOG pyramid upsampling steps"},
       {"faces.crop_margin", "FACECAT_CROP_MARGIN", "0.3", OptType::Double, "margin around a face crop"},
       {"faces.tolerance", "FACECAT_TOLERANCE", "0.5", OptType::Double, "match distance threshold"},
+      {"faces.jitter", "FACECAT_JITTER", "1", OptType::Int,
+       "facecat-detect: describe each face as the mean of this many jittered chips (1..100; 1 = no jitter; a "
+       "pipeline key: another value is another pipeline version)"},
       {"faces.match_jitter", "FACECAT_MATCH_JITTER", "1", OptType::Int,
        "facecat-match: describe each target face as the mean of this many jittered chips (1 = no jitter)"},
       {"faces.threads", "FACECAT_DETECT_THREADS", "0", OptType::Int, "detect threads; 0 = one per core"},

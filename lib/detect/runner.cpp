@@ -32,6 +32,7 @@ face::DetectParams detect_params(const Options& o) {
   d.chip_size = p.chip_size;
   d.chip_padding = p.chip_padding;
   d.crop_margin = p.crop_margin;
+  d.jitter = p.jitter;
   d.reduced_decode = p.decode == "reduced";
   d.keep_crops = !o.crops_dir.empty();
   d.keep_chips = !o.chips_dir.empty() && d.landmarks;

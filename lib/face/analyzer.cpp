@@ -19,6 +19,7 @@
 #include "face/chip.hpp"
 #include "face/detector.hpp"
 #include "face/image_decode.hpp"
+#include "face/jitter.hpp"
 #include "face/tiny_detector.hpp"
 #include "face/ultraface.hpp"
 #include "util/atomic_file.hpp"
@@ -303,7 +304,20 @@ Result<void> FaceAnalyzer::Impl::describe_stage(const DetectParams& p, std::vect
   const size_t parts = std::min<size_t>(size_t(std::max(1, tbb::this_task_arena::max_concurrency())),
                                         n / kMinChipsPerPart);
   std::vector<Descriptor> all;
-  if (parts <= 1) {
+  if (p.jitter > 1) {
+    // N copies per face, one face at a time per core (a face's copies fill the batches)
+    const size_t cores = std::min<size_t>(size_t(std::max(1, tbb::this_task_arena::max_concurrency())), n);
+    while (extra_enc.size() + 1 < cores) extra_enc.push_back(*enc);
+    std::vector<Result<Descriptor>> got(n, Result<Descriptor>(Descriptor{}));
+    tbb::parallel_for(size_t(0), cores, [&](size_t k) {
+      Encoder& e = k == 0 ? *enc : extra_enc[k - 1];
+      for (size_t i = k; i < n; i += cores) got[i] = describe_jittered(e, chips[i], p.jitter);
+    });
+    for (auto& g : got) {
+      if (!g) return g.error();
+      all.push_back(*g);
+    }
+  } else if (parts <= 1) {
     auto d = enc->describe(chips);
     if (!d) return d.error();
     all = std::move(*d);

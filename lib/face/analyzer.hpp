@@ -28,6 +28,9 @@ struct DetectParams {
   int chip_size = 150;
   double chip_padding = 0.25;
   double crop_margin = 0.3;    // crop = box grown by this fraction of its size on each side
+  // >1: each descriptor is the mean over this many randomly jittered copies of its chip (face/jitter.hpp; a fixed
+  // seed, so the same chip gives the same descriptor). ~N× the describe stage's time.
+  int jitter = 1;
   bool reduced_decode = true;  // JPEG: decode at 1/2, 1/4 or 1/8 when min_face allows it
   // JPEG: decode only the regions around faces when the later stages need a finer decode than detection made
   // (the same pixels; false: whole decodes, for tests that compare the two)

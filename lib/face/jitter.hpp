@@ -1,7 +1,8 @@
 // Descriptors averaged over jittered copies of a chip (dlib's compute_face_descriptor num_jitters, face_recognition's
 // num_jitters): each copy is randomly rotated, scaled, shifted and mirrored by dlib::jitter_image, and the mean of
 // the copies' descriptors is steadier against detection and alignment noise. Costs n descriptor runs per face, so it
-// is used where few faces are described and each matters (a facecat-match target), not in facecat-detect.
+// is used where few faces are described and each matters (a facecat-match target), and in facecat-detect only
+// when a pipeline asks for it (faces.jitter: ~N× the describe stage).
 #pragma once
 #include <array>
 #include <cstdint>

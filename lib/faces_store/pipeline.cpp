@@ -32,7 +32,7 @@ Result<double> num_in(const std::string& key, const json& v, double lo, double h
 
 // Text typed on a command line -> the JSON value of the key's type.
 Result<json> parse_value(const std::string& key, const std::string& text) {
-  static const std::vector<std::string> ints = {"upsample", "min_face", "chip_size"};
+  static const std::vector<std::string> ints = {"upsample", "min_face", "chip_size", "jitter"};
   static const std::vector<std::string> nums = {"threshold", "chip_padding", "crop_margin", "min_face_fraction"};
   for (const auto& k : ints)
     if (k == key) {
@@ -58,15 +58,16 @@ Result<json> parse_value(const std::string& key, const std::string& text) {
 
 const std::vector<std::string>& param_keys() {
   static const std::vector<std::string> k = {"chip_padding", "chip_size", "crop_margin", "decode",
-                                             "detector",     "landmarks", "min_face",    "min_face_fraction",
-                                             "model",        "threshold", "upsample"};
+                                             "detector",     "jitter",    "landmarks",   "min_face",
+                                             "min_face_fraction", "model", "threshold",  "upsample"};
   return k;
 }
 
 json to_json(const PipelineParams& p) {
   // nlohmann::json objects are std::map: keys come out sorted, so dump() is canonical.
   return json{{"chip_padding", p.chip_padding}, {"chip_size", p.chip_size},   {"crop_margin", p.crop_margin},
-              {"decode", p.decode},             {"detector", p.detector},     {"landmarks", p.landmarks},
+              {"decode", p.decode},             {"detector", p.detector},     {"jitter", p.jitter},
+              {"landmarks", p.landmarks},
               {"min_face", p.min_face},         {"min_face_fraction", p.min_face_fraction},
               {"model", p.model},               {"threshold", p.threshold},
               {"upsample", p.upsample}};
@@ -77,6 +78,7 @@ std::string canonical_json(const PipelineParams& p) {
   // Keys added after catalogs existed are left out at the value they implicitly had before, so that the versions
   // stored in those catalogs stay valid (and their files are not all pending again after an upgrade).
   if (p.detector == "hog") j.erase("detector");
+  if (p.jitter == 1) j.erase("jitter");
   return j.dump();
 }
 
@@ -127,6 +129,10 @@ Result<PipelineParams> from_json(const json& j) {
       auto x = num_in(k, v, 0.0, 2.0);
       if (!x) return x.error();
       p.crop_margin = *x;
+    } else if (k == "jitter") {
+      auto x = int_in(k, v, 1, 100);
+      if (!x) return x.error();
+      p.jitter = *x;
     } else {
       return make_error("unknown pipeline key '" + k + "' (known: " +
                         [] {
@@ -255,6 +261,7 @@ Result<PipelineParams> pipeline_from_config(const Config& cfg) {
   FACECAT_TRY(set("min_face_fraction", "faces.min_face_fraction"));
   FACECAT_TRY(set("upsample", "faces.upsample"));
   FACECAT_TRY(set("crop_margin", "faces.crop_margin"));
+  FACECAT_TRY(set("jitter", "faces.jitter"));
   auto id = configured_model_id(cfg.get_path("faces.models_dir"), cfg.get_path("faces.recognition_model"));
   if (!id) return id.error();
   p.model = *id;
@@ -267,7 +274,8 @@ std::vector<std::string> config_overridden_by(const Config& cfg, const Pipeline&
   for (auto [key, cfg_key] : {std::pair{"decode", "faces.decode"}, std::pair{"detector", "faces.detector"},
                               std::pair{"min_face", "faces.min_face"},
                               std::pair{"min_face_fraction", "faces.min_face_fraction"},
-                              std::pair{"upsample", "faces.upsample"}, std::pair{"crop_margin", "faces.crop_margin"}}) {
+                              std::pair{"upsample", "faces.upsample"}, std::pair{"crop_margin", "faces.crop_margin"},
+                              std::pair{"jitter", "faces.jitter"}}) {
     if (cfg.origin(cfg_key) == "default") continue;
     PipelineParams q = p.params;
     if (!set_param(q, key, cfg.get(cfg_key)) || to_json(q) == j) continue;

@@ -27,6 +27,7 @@ struct PipelineParams {
   double chip_padding = 0.25;      // dlib's get_face_chip_details padding
   std::string model;               // descriptor model id (empty when landmarks are off)
   double crop_margin = 0.3;        // crop = box grown by this fraction of its size on each side
+  int jitter = 1;                  // >1: each descriptor is the mean over this many jittered chips (1..100)
 };
 
 // The canonical JSON: every key, sorted, fixed types. Same params -> same bytes -> same version.

@@ -23,7 +23,8 @@ face::DetectParams detect_params(const Config& cfg) {
                                      std::pair{"min_face", "faces.min_face"},
                                      std::pair{"min_face_fraction", "faces.min_face_fraction"},
                                      std::pair{"upsample", "faces.upsample"},
-                                     std::pair{"crop_margin", "faces.crop_margin"}}) {
+                                     std::pair{"crop_margin", "faces.crop_margin"},
+                                     std::pair{"jitter", "faces.jitter"}}) {
     auto r = faces_store::set_param(probe, key, cfg.get(cfg_key));
     if (!r) throw Fatal(cfg.origin(cfg_key) + ": " + cfg_key + ": " + r.error().message, exit_code::usage);
   }

@@ -200,4 +200,25 @@ with TempDir() as tmp:
     check(ing.rc == 0, "ingest the workers' output")
     r = run(["facecat-catalog", "--catalog", cat, "pending", "detect"], home, env=env)
     check(r.rc == 0 and r.stdout == b"", "nothing pending after the distributed run")
+
+    # faces.jitter (issue 15), a pipeline key: 1 keeps the version a catalog had before the key existed, another
+    # value is another version; the boxes stay, and each descriptor is the mean over jittered chips: near the plain
+    # one, never equal to it.
+    r = run(["facecat-catalog", "--catalog", cat, "pipeline", "set", "default", "jitter=0"], home, env=env)
+    check_eq(r.rc, 2, "pipeline set rejects jitter=0")
+    plain = run(["facecat-detect", "--no-crops", files[0]], home, env=env)
+    jit = run(["facecat-detect", "--no-crops", "--set", "faces.jitter=3", files[0]], home, env=env)
+    pp, pj = plain.jsonl(), jit.jsonl()
+    check(plain.rc == 0 and jit.rc == 0 and pp[0]["params"]["jitter"] == 1 and pj[0]["params"]["jitter"] == 3 and
+          pp[0]["pipeline"] != pj[0]["pipeline"], f"--set faces.jitter=3 is another pipeline version ({pj[:1]})")
+    fp = [x for x in pp if x.get("event") == "face"]
+    fj = [x for x in pj if x.get("event") == "face"]
+    check(fp and [x["box"] for x in fp] == [x["box"] for x in fj], "jitter: the same faces and boxes")
+
+    def desc(x):
+        return struct.unpack("<128f", __import__("base64").b64decode(x["descriptor"]))
+    dists = [sum((a - b) ** 2 for a, b in zip(desc(x), desc(y))) ** 0.5 for x, y in zip(fp, fj)]
+    check(dists and all(0.01 < d < 0.3 for d in dists), f"jitter: descriptors near the plain ones, not equal ({dists})")
+    again = run(["facecat-detect", "--no-crops", "--set", "faces.jitter=3", files[0]], home, env=env)
+    check_eq(again.stdout, jit.stdout, "jitter: the same output every run (a fixed seed)")
 finish()

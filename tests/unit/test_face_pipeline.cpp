@@ -11,6 +11,7 @@
 
 #include "face/descriptor.hpp"
 #include "face/image.hpp"
+#include "face/jitter.hpp"
 #include "face_test_util.hpp"
 #include "util/atomic_file.hpp"
 
@@ -353,4 +354,33 @@ TEST_CASE("size-relative min_face and the parallel pyramid agree with dlib's own
   p.min_face_fraction = 0;  // min_face alone
   p.min_face = 300;
   CHECK(analyze_ok(img, p).min_face == 300);
+}
+
+TEST_CASE("jitter: each descriptor is the mean over N jittered copies of its chip, the same every run", "[face]") {
+  test::require_face_data();
+  const fs::path photo = test::faces_dir() / "face_recognition/_groups_unlabeled/obama_and_biden.jpg";
+  face::DetectParams plain;
+  plain.keep_chips = true;
+  auto a = analyze_ok(photo, plain);
+  REQUIRE(a.faces.size() == 3);  // three faces: the jittered describe stage runs them on every core
+  face::DetectParams jit = plain;
+  jit.jitter = 4;
+  auto b = analyze_ok(photo, jit);
+  auto c = analyze_ok(photo, jit);
+  REQUIRE(b.faces.size() == a.faces.size());
+  REQUIRE(c.faces.size() == a.faces.size());
+  for (size_t i = 0; i < a.faces.size(); ++i) {
+    CHECK(b.faces[i].box.left == a.faces[i].box.left);  // detection and alignment do not move
+    CHECK(b.faces[i].box.top == a.faces[i].box.top);
+    REQUIRE(b.faces[i].has_descriptor);
+    CHECK(b.faces[i].descriptor == c.faces[i].descriptor);  // a fixed seed
+    // what describe_jittered gives for the plain run's chip, to the bit
+    auto want = face::describe_jittered(*test::analyzer().encoder(), a.faces[i].chip, 4);
+    REQUIRE(want);
+    CHECK(b.faces[i].descriptor == *want);
+    // near the plain descriptor (the mean of rotated, scaled, shifted and mirrored copies), never equal to it
+    const double d = face::descriptor_distance(a.faces[i].descriptor, b.faces[i].descriptor);
+    CHECK(d > 0.01);
+    CHECK(d < 0.3);
+  }
 }

@@ -72,7 +72,7 @@ TEST_CASE("pipeline params: canonical JSON, stable version, strict parsing", "[f
   for (const auto& [k, val] : std::vector<std::pair<std::string, std::string>>{
            {"decode", "full"}, {"detector", "tiny+hog"}, {"upsample", "1"}, {"min_face", "40"}, {"threshold", "-0.2"},
            {"landmarks", "false"}, {"chip_size", "160"}, {"chip_padding", "0.3"},
-           {"model", "dlib-dat-0000000000000000"}, {"crop_margin", "0.5"}}) {
+           {"model", "dlib-dat-0000000000000000"}, {"crop_margin", "0.5"}, {"jitter", "10"}}) {
     PipelineParams c = p;
     REQUIRE(set_param(c, k, val));
     CHECK(version_of(c) != v);
@@ -85,8 +85,25 @@ TEST_CASE("pipeline params: canonical JSON, stable version, strict parsing", "[f
   CHECK_FALSE(set_param(c, "detector", "cnn"));
   CHECK_FALSE(set_param(c, "landmarks", "maybe"));
   CHECK_FALSE(set_param(c, "colour", "red"));
+  CHECK_FALSE(set_param(c, "jitter", "0"));
+  CHECK_FALSE(set_param(c, "jitter", "101"));
   CHECK(canonical_json(c) == canonical_json(p));  // failed sets change nothing
   CHECK_FALSE(from_json(nlohmann::json::parse(R"({"min_face":"80"})")));
+}
+
+TEST_CASE("jitter 1 (the default) leaves the version as it was before the key existed", "[faces_store]") {
+  PipelineParams p;
+  p.model = "faceapi-resnet-0123456789abcdef";
+  auto before = to_json(p);
+  REQUIRE(before.contains("jitter"));
+  before.erase("jitter");
+  before.erase("detector");  // hog: left out too (the test below)
+  CHECK(version_of(p) == util::xxh3_128_hex(before.dump()).substr(0, 16));
+  auto back = from_json(before);
+  REQUIRE(back);
+  CHECK(back->jitter == 1);
+  REQUIRE(set_param(p, "jitter", "100"));
+  CHECK(canonical_json(p).find("\"jitter\":100") != std::string::npos);
 }
 
 TEST_CASE("a pipeline stored before the detector key existed keeps its version", "[faces_store]") {
@@ -95,6 +112,7 @@ TEST_CASE("a pipeline stored before the detector key existed keeps its version",
   p.model = "faceapi-resnet-0123456789abcdef";
   auto legacy = to_json(p);
   legacy.erase("detector");
+  legacy.erase("jitter");  // a later key still
   const std::string legacy_version = util::xxh3_128_hex(legacy.dump()).substr(0, 16);
   auto back = from_json(legacy);
   REQUIRE(back);
