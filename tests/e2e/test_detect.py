@@ -2,6 +2,7 @@
 nothing to do; stdin mode (paths and scan's JSONL) and PATH mode give the same faces, byte for byte; ingest of
 stdin-mode output into a fresh catalog equals catalog mode's rows, twice ingested is not duplicated, and confirmed
 assignments survive a re-ingest; pipeline set makes files pending again; the face record schema."""
+import base64
 import json
 import os
 import struct
@@ -216,7 +217,7 @@ with TempDir() as tmp:
     check(fp and [x["box"] for x in fp] == [x["box"] for x in fj], "jitter: the same faces and boxes")
 
     def desc(x):
-        return struct.unpack("<128f", __import__("base64").b64decode(x["descriptor"]))
+        return struct.unpack("<128f", base64.b64decode(x["descriptor"]))
     dists = [sum((a - b) ** 2 for a, b in zip(desc(x), desc(y))) ** 0.5 for x, y in zip(fp, fj)]
     check(dists and all(0.01 < d < 0.3 for d in dists), f"jitter: descriptors near the plain ones, not equal ({dists})")
     again = run(["facecat-detect", "--no-crops", "--set", "faces.jitter=3", files[0]], home, env=env)

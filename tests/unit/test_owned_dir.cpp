@@ -133,7 +133,7 @@ TEST_CASE("claim_output_dir: the marker's temp files that a killed run left are 
   const fs::path other = d / ".film.jpg.tmp.0123456789abcdef";          // another file's temp: not the marker's
   touch(stale, "");
   fs::last_write_time(stale, now - std::chrono::hours(1));
-  // Only the stale temp: the folder counts as empty and is marked.
+  // Only the stale temp: the folder counts as facecat's (a killed run's temp file) and is marked.
   REQUIRE(claim_output_dir(d, OwnedDirKind::Frames, "x"));
   CHECK(has_owned_dir_marker(d));
   CHECK_FALSE(fs::exists(stale));
