@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <set>
 #include <string_view>
-#include <vector>
 
 #include "core/exit_codes.hpp"
 #include "util/atomic_file.hpp"
@@ -108,23 +107,11 @@ bool legacy_owned(const fs::path& dir, OwnedDirKind kind) {
 // When this process started (static initialisation): a temp file older than that was not written by this run.
 const fs::file_time_type kProcessStart = fs::file_time_type::clock::now();
 
-// The marker's own temp files (AtomicFile's "..facecat-folder.tmp.<16 hex>") that a run killed while marking the
-// folder left behind: removed when they are older than this process, so a run marking the folder beside this one
-// keeps its file. Nothing else is touched: the name is the marker's, which only facecat writes.
+// The marker's own temp files that a run killed while marking the folder left behind: removed when they are older
+// than this process, so a run marking the folder beside this one keeps its file. Nothing else is touched: the name
+// is the marker's AtomicFile temp name, which only facecat writes.
 void remove_stale_marker_temps(const fs::path& dir) {
-  const std::string prefix = std::string(".") + kOwnedDirMarker + ".tmp.";
-  std::error_code ec;
-  std::vector<fs::path> stale;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string n = it->path().filename().string();
-    std::error_code e2;
-    if (n.compare(0, prefix.size(), prefix) != 0 || !util::is_atomic_temp_name(n) || it->is_symlink(e2) ||
-        !it->is_regular_file(e2))
-      continue;
-    const auto t = fs::last_write_time(it->path(), e2);
-    if (!e2 && t < kProcessStart) stale.push_back(it->path());
-  }
-  for (const auto& p : stale) fs::remove(p, ec);
+  util::remove_atomic_temps(dir, [](std::string_view t) { return t == kOwnedDirMarker; }, kProcessStart);
 }
 
 bool is_empty_dir(const fs::path& dir) {

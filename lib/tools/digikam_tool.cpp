@@ -57,18 +57,9 @@ void report_error(const std::string& path, const std::string& reason, int& error
 void remove_stale_sidecar_temps(const std::filesystem::path& dir, std::set<std::string>& done,
                                 std::filesystem::file_time_type started) {
   if (!done.insert(dir.string()).second) return;
-  std::error_code ec;
-  int removed = 0;
-  for (const auto& de : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
-    auto n = de.path().filename().string();
-    auto t = n.rfind(".xmp.tmp.");
-    if (n.size() < 2 || n[0] != '.' || t == std::string::npos || n.size() - (t + 9) != 16 ||
-        n.find_first_not_of("0123456789abcdef", t + 9) != std::string::npos)
-      continue;
-    auto mtime = std::filesystem::last_write_time(de.path(), ec);
-    if (ec || mtime >= started) continue;
-    if (std::filesystem::remove(de.path(), ec)) ++removed;
-  }
+  const int removed = util::remove_atomic_temps(
+      dir.empty() ? "." : dir, [](std::string_view t) { return t.size() >= 4 && t.substr(t.size() - 4) == ".xmp"; },
+      started);
   if (removed)
     spdlog::info("{}: removed {} sidecar temp files left by an interrupted run", util::printable(dir.string()),
                  removed);

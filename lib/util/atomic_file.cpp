@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <vector>
 
 namespace facecat::util {
 namespace {
@@ -69,14 +70,26 @@ bool is_atomic_temp_name(std::string_view n) {
   return suffix.substr(5).find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-int remove_atomic_temps(const std::filesystem::path& dir) {
+int remove_atomic_temps(const std::filesystem::path& dir, const std::function<bool(std::string_view)>& target,
+                        std::optional<std::filesystem::file_time_type> older_than) {
+  constexpr size_t kSuffix = 5 + 16;  // ".tmp." + 16 hex digits
   std::error_code ec;
-  int removed = 0;
+  std::vector<std::filesystem::path> stale;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
     std::error_code e2;
-    if (is_atomic_temp_name(it->path().filename().string()) && it->is_regular_file(e2) &&
-        std::filesystem::remove(it->path(), e2))
-      ++removed;
+    if (!is_atomic_temp_name(n) || it->is_symlink(e2) || !it->is_regular_file(e2)) continue;
+    if (target && !target(std::string_view(n).substr(1, n.size() - 1 - kSuffix))) continue;
+    if (older_than) {
+      const auto t = std::filesystem::last_write_time(it->path(), e2);
+      if (e2 || t >= *older_than) continue;
+    }
+    stale.push_back(it->path());
+  }
+  int removed = 0;
+  for (const auto& p : stale) {
+    std::error_code e2;
+    if (std::filesystem::remove(p, e2)) ++removed;
   }
   return removed;
 }

@@ -9,6 +9,8 @@
 #pragma once
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,9 +48,14 @@ Result<std::string> read_file_head(const std::filesystem::path& p, size_t n);
 
 // AtomicFile's temp names: ".<target name>.tmp.<16 hex digits>".
 bool is_atomic_temp_name(std::string_view file_name);
-// Removes the AtomicFile temp files directly in `dir` (left by a process that was killed while writing): call it
-// only for a folder this process is about to rewrite. Returns how many were removed.
-int remove_atomic_temps(const std::filesystem::path& dir);
+// Removes the AtomicFile temp files directly in `dir` (left by a process that was killed while writing), regular
+// files only, never links: call it only for a folder facecat owns that this process is about to rewrite.
+// `target` (when given) keeps only the temps whose target name ("x.xmp" of ".x.xmp.tmp.<hex>") it accepts, and
+// `older_than` only those last written before that time (a run writing beside this one keeps its files).
+// Returns how many were removed.
+int remove_atomic_temps(const std::filesystem::path& dir,
+                        const std::function<bool(std::string_view target)>& target = nullptr,
+                        std::optional<std::filesystem::file_time_type> older_than = std::nullopt);
 
 // Temp files that are still open are removed by a signal handler before the process dies (see core/signals).
 void register_temp_file(const std::filesystem::path& p);

@@ -768,11 +768,7 @@ FetchStats Crawler::run() {
   if (ec) throw Fatal("cannot create " + o_.out.string() + ": " + ec.message(), exit_code::some_failed);
   // Leftover temp files from a killed run: exactly AtomicFile's ".<name>.tmp.<16 hex>", regular files only, in a
   // folder that carries facecat's marker (vk_tool claims it before the crawl).
-  for (const auto& de : fs::directory_iterator(o_.out, ec)) {
-    std::error_code e2;
-    if (util::is_atomic_temp_name(de.path().filename().string()) && de.is_regular_file(e2) && !de.is_symlink(e2))
-      fs::remove(de.path(), e2);
-  }
+  util::remove_atomic_temps(o_.out);
   // Photos listed but not downloaded by an earlier run go first.
   queue_pending_downloads();
 
